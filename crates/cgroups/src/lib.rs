@@ -1,0 +1,2 @@
+//! cgroup managers (in progress).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! OCI runtime (in progress).
+#![forbid(unsafe_code)]

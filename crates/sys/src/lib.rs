@@ -1,0 +1,16 @@
+//! `berth-sys`: the only crate in Berth that contains `unsafe`.
+//!
+//! Everything here is a thin wrapper over one syscall (or one libc call) that `rustix` does not
+//! offer as a safe function. Each `unsafe` block carries a `// SAFETY:` comment that says why the
+//! call is sound. Callers get safe functions with typed errors (`std::io::Error` from errno).
+//!
+//! Modules are split by concept so a reader can find a syscall by its name:
+//! - [`process`]: clone3, fork, exec, wait, personality
+//! - [`signal`]: signal masks and synchronous signal waiting (for `run`'s signal forwarding)
+//! - [`fd`]: fd hygiene before exec (close_range with CLOEXEC)
+//! - [`bpf`]: BPF program load/attach for the cgroup v2 device controller
+
+pub mod bpf;
+pub mod fd;
+pub mod process;
+pub mod signal;

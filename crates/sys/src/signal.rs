@@ -1,0 +1,173 @@
+//! Signal masks and synchronous waiting: `run` blocks signals before it clones the container so
+//! that none (SIGCHLD above all) can be lost, then forwards them from a sigtimedwait loop.
+
+use std::io;
+use std::time::Duration;
+
+/// A set of signals.
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl std::fmt::Debug for SigSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigSet")
+    }
+}
+
+impl SigSet {
+    /// The empty set.
+    pub fn empty() -> Self {
+        // SAFETY: sigset_t is a plain bit array; zeroed is a valid value that sigemptyset then
+        // initializes properly.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: set is a valid sigset_t we own.
+        unsafe { libc::sigemptyset(&mut set) };
+        SigSet(set)
+    }
+
+    /// Every signal.
+    pub fn all() -> Self {
+        let mut s = Self::empty();
+        // SAFETY: s.0 is a valid sigset_t we own.
+        unsafe { libc::sigfillset(&mut s.0) };
+        s
+    }
+
+    /// Adds one signal.
+    pub fn add(&mut self, sig: i32) {
+        // SAFETY: s.0 is a valid sigset_t; an invalid signal number only yields EINVAL.
+        unsafe { libc::sigaddset(&mut self.0, sig) };
+    }
+}
+
+fn sigprocmask(how: i32, set: &SigSet) -> io::Result<SigSet> {
+    let mut old = SigSet::empty();
+    // SAFETY: both pointers refer to valid sigset_t values for the duration of the call.
+    let ret = unsafe { libc::pthread_sigmask(how, &set.0, &mut old.0) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(old)
+}
+
+/// Blocks the signals in `set`; returns the previous mask.
+pub fn block(set: &SigSet) -> io::Result<SigSet> {
+    sigprocmask(libc::SIG_BLOCK, set)
+}
+
+/// Replaces the signal mask; returns the previous mask.
+pub fn set_mask(set: &SigSet) -> io::Result<SigSet> {
+    sigprocmask(libc::SIG_SETMASK, set)
+}
+
+/// A signal received by [`wait`].
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    /// The signal number.
+    pub signo: i32,
+    /// The sender's pid (for SIGCHLD, the child that changed state).
+    pub pid: i32,
+}
+
+/// Waits up to `timeout` for one of the (blocked) signals in `set`; `None` on timeout.
+pub fn wait(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<Received>> {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid initial value for an out-parameter.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: set, info and ts (when given) are valid for the duration of the call.
+    let ret = unsafe { libc::sigtimedwait(&set.0, &mut info, ts_ptr) };
+    if ret == -1 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    // SAFETY: for signals delivered by kill/sigqueue and SIGCHLD the kernel fills si_pid.
+    let pid = unsafe { info.si_pid() };
+    Ok(Some(Received { signo: ret, pid }))
+}
+
+/// Resets `sig` to its default disposition. The Rust runtime ignores SIGPIPE at start-up, and an
+/// ignored signal stays ignored across exec, so the container's init must undo it.
+pub fn reset_default(sig: i32) -> io::Result<()> {
+    // SAFETY: installing SIG_DFL involves no handler code of ours.
+    let ret = unsafe { libc::signal(sig, libc::SIG_DFL) };
+    if ret == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Signal number from a name (`KILL`, `SIGKILL`, `sigterm`) or a number (`9`).
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" | "CLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        other => {
+            let rt = other.strip_prefix("RTMIN")?;
+            let base = libc::SIGRTMIN();
+            if rt.is_empty() {
+                base
+            } else {
+                base + rt.strip_prefix('+')?.parse::<i32>().ok()?
+            }
+        }
+    };
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signal_names_like_runc() {
+        assert_eq!(parse_signal("KILL"), Some(9));
+        assert_eq!(parse_signal("SIGTERM"), Some(15));
+        assert_eq!(parse_signal("sigusr1"), Some(libc::SIGUSR1));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("NOPE"), None);
+    }
+}

@@ -1,0 +1,259 @@
+//! Helpers shared by the end-to-end tests: where the binaries are, how to skip (or fail under
+//! `BERTH_TEST_STRICT=1`) when the machine lacks something, and how to build a busybox rootfs and
+//! an OCI bundle without any network.
+#![forbid(unsafe_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// True when `BERTH_TEST_STRICT=1`: a missing prerequisite is then a failure, not a skip.
+pub fn strict() -> bool {
+    std::env::var("BERTH_TEST_STRICT").is_ok_and(|v| v == "1")
+}
+
+/// Returns `false` (after printing why) when `ok` is false and the run is not strict; panics
+/// when strict. Use as `if !require(cond, "why") { return; }`.
+pub fn require(ok: bool, reason: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if strict() {
+        panic!("BERTH_TEST_STRICT=1 and a prerequisite is missing: {reason}");
+    }
+    eprintln!("SKIPPED: {reason}");
+    false
+}
+
+/// True when running as root.
+pub fn is_root() -> bool {
+    rustix_like_geteuid() == 0
+}
+
+fn rustix_like_geteuid() -> u32 {
+    // /proc/self/status has "Uid: real effective saved fs".
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).and_then(|u| u.parse().ok()))
+        })
+        .unwrap_or(u32::MAX)
+}
+
+/// The directory holding the workspace's built binaries (`target/debug`), found from the test
+/// executable's own path (`target/debug/deps/NAME-HASH`), or `BERTH_BIN_DIR`.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("BERTH_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary; panics with the command to build it when missing.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build it first with `cargo build --bins` (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// Path of a host program if it is installed.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    path.split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// Path of a static busybox (Debian's busybox-static installs /bin/busybox).
+pub fn busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Builds a minimal rootfs from busybox-static at `dir`: /bin with every applet, /etc/passwd and
+/// /etc/group with root, nobody and a user 1000, and the empty mount points.
+pub fn busybox_rootfs(dir: &Path) {
+    let bb = busybox().expect("busybox-static is installed (scripts/deps.sh)");
+    for d in [
+        "bin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "home/user",
+        "var",
+        "run",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).expect("mkdir rootfs");
+    }
+    std::fs::copy(&bb, dir.join("bin/busybox")).expect("copy busybox");
+    let list = Command::new(&bb)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+        }
+    }
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .expect("passwd");
+    std::fs::write(
+        dir.join("etc/group"),
+        "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n",
+    )
+    .expect("group");
+    std::fs::set_permissions(
+        dir.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod tmp");
+}
+
+/// The default container config, as `runc spec` makes it (ociVersion 1.0.2, the default mounts,
+/// capabilities, masked and read-only paths), with `args` and a rootfs named `rootfs`.
+pub fn default_config(args: &[&str]) -> Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "berth",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    })
+}
+
+/// A bundle directory: `config.json` plus a busybox `rootfs/`, removed on drop.
+pub struct Bundle {
+    /// The temp dir that holds the bundle (and anything else a test wants beside it).
+    pub dir: tempfile::TempDir,
+}
+
+impl Bundle {
+    /// Creates a bundle with a fresh busybox rootfs and `config`.
+    pub fn new(config: &Value) -> Bundle {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test-bundle-")
+            .tempdir()
+            .expect("tempdir");
+        busybox_rootfs(&dir.path().join("rootfs"));
+        let b = Bundle { dir };
+        b.write_config(config);
+        b
+    }
+
+    /// Path of the bundle.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Path of the rootfs.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// Replaces config.json.
+    pub fn write_config(&self, config: &Value) {
+        std::fs::write(
+            self.dir.path().join("config.json"),
+            serde_json::to_vec_pretty(config).expect("json"),
+        )
+        .expect("write config.json");
+    }
+}
+
+/// Runs a command and returns its output (stdin closed).
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+}
+
+/// Stdout as a trimmed string.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Stderr as a trimmed string.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+/// A fresh container id unique to this process and call.
+pub fn unique_id(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Every mount point in this mount namespace whose path contains `needle`.
+pub fn mounts_containing(needle: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|p| p.contains(needle))
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,14 @@
+//! # berth-image
+//!
+//! The image layer of Berth: references, a content-addressed store, a registry client, safe
+//! layer unpacking into snapshots, image metadata, and import/export.
+#![forbid(unsafe_code)]
+
+pub mod content;
+pub mod digest;
+pub mod error;
+pub mod reference;
+
+pub use digest::{Algorithm, Digest};
+pub use error::{Error, Result};
+pub use reference::{Reference, RegistryConfig};

@@ -7,7 +7,9 @@
 pub mod content;
 pub mod digest;
 pub mod error;
+pub mod media;
 pub mod reference;
+pub mod unpack;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, Result};

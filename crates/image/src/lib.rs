@@ -7,8 +7,12 @@
 pub mod content;
 pub mod digest;
 pub mod error;
+mod fsutil;
+pub mod layer;
 pub mod media;
+pub mod mount;
 pub mod reference;
+pub mod snapshot;
 pub mod unpack;
 
 pub use digest::{Algorithm, Digest};

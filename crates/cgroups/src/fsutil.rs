@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::CgroupError;
 
@@ -192,25 +192,25 @@ pub(crate) fn children(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
     Ok(out)
 }
 
-/// How often and how long `remove_tree` retries an rmdir that fails with EBUSY (processes that
-/// were killed are still exiting): 20 tries, 1 ms doubling to at most 100 ms, about 1.5 s.
-const RMDIR_TRIES: u32 = 20;
+/// How long one `destroy` keeps retrying rmdir on EBUSY (processes that were killed are still
+/// exiting) across all its directories, so a cgroup with live processes fails in bounded time.
+pub(crate) const RMDIR_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Removes the cgroup `dir` and every child cgroup below it (children first). A missing
-/// directory is success. Never kills anything: a cgroup that still has live processes after the
-/// retries yields the EBUSY error.
-pub(crate) fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+/// directory is success. Never kills anything: a cgroup that still has live processes at
+/// `deadline` yields the EBUSY error.
+pub(crate) fn remove_tree(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {
     for child in children(dir)? {
-        remove_tree(&child)?;
+        remove_tree(&child, deadline)?;
     }
     let mut delay = Duration::from_millis(1);
     let mut cleared_files = false;
-    for attempt in 0.. {
+    loop {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc_ebusy()) && attempt + 1 < RMDIR_TRIES => {
-                std::thread::sleep(delay);
+            Err(e) if e.raw_os_error() == Some(libc_ebusy()) && Instant::now() < deadline => {
+                std::thread::sleep(delay.min(deadline.saturating_duration_since(Instant::now())));
                 delay = (delay * 2).min(Duration::from_millis(100));
             }
             Err(e)
@@ -238,7 +238,6 @@ pub(crate) fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
             }
         }
     }
-    Ok(())
 }
 
 fn libc_ebusy() -> i32 {
@@ -249,6 +248,6 @@ fn libc_ebusy() -> i32 {
 /// cleanup on an error path and the original error is what the caller reports.
 pub(crate) fn remove_created(created: &[PathBuf]) {
     for dir in created.iter().rev() {
-        let _ = fs::remove_dir(dir);
+        let _ = remove_tree(dir, Instant::now());
     }
 }

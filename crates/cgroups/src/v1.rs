@@ -277,8 +277,9 @@ impl CgroupManager for V1Manager {
     fn destroy(&self) -> Result<(), CgroupError> {
         // Try every hierarchy even if one fails, and report the first failure.
         let mut first = Ok(());
+        let deadline = Instant::now() + fsutil::RMDIR_PATIENCE;
         for h in &self.hierarchies {
-            if let Err(e) = fsutil::remove_tree(&h.dir) {
+            if let Err(e) = fsutil::remove_tree(&h.dir, deadline) {
                 if first.is_ok() {
                     first = Err(e);
                 }

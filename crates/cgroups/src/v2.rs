@@ -165,7 +165,7 @@ impl CgroupManager for V2Manager {
     }
 
     fn destroy(&self) -> Result<(), CgroupError> {
-        fsutil::remove_tree(&self.dir)
+        fsutil::remove_tree(&self.dir, Instant::now() + fsutil::RMDIR_PATIENCE)
     }
 
     fn stats(&self) -> Result<Stats, CgroupError> {

@@ -122,7 +122,7 @@ pub fn open(opts: &CgroupOptions) -> Result<Box<dyn CgroupManager>, CgroupError>
 /// the process joins (v2: `clone3(CLONE_INTO_CGROUP)` on [`v2_dir`](Self::v2_dir), or
 /// [`add_process`](Self::add_process)). Applying before the process joins matters on v1 for
 /// realtime CPU settings and makes limits hold from the first instruction.
-pub trait CgroupManager: std::fmt::Debug {
+pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// The backend in use.
     fn mode(&self) -> CgroupMode;
     /// The options this manager was opened with (store them to reopen later).

@@ -178,6 +178,30 @@ fn v1_lifecycle_with_real_process() {
     );
     assert_eq!(read(cg("devices").join("devices.list")), "c 1:3 rwm");
 
+    // Raising both again needs memsw first (the kernel refuses limit > memsw).
+    let r3 = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(128 << 20)
+                .swap(256 << 20)
+                .build()
+                .expect("m"),
+        )
+        .build()
+        .expect("resources");
+    m.apply(&r3).expect("raise");
+    assert_eq!(
+        read(cg("memory").join("memory.limit_in_bytes")),
+        (128u64 << 20).to_string()
+    );
+    if cg("memory").join("memory.memsw.limit_in_bytes").exists() {
+        assert_eq!(
+            read(cg("memory").join("memory.memsw.limit_in_bytes")),
+            (256u64 << 20).to_string()
+        );
+    }
+    m.apply(&r2).expect("lower again");
+
     // A real process joins every hierarchy through add_process.
     let child = Command::new("/bin/busybox")
         .args(["sleep", "30"])

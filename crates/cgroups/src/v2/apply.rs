@@ -303,6 +303,35 @@ mod tests {
     }
 
     #[test]
+    fn io_max_one_line_per_device() {
+        use oci_spec::runtime::{
+            LinuxBlockIoBuilder, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
+        };
+        let t = |ma: i64, mi: i64, rate: u64| {
+            LinuxThrottleDeviceBuilder::default()
+                .major(ma)
+                .minor(mi)
+                .rate(rate)
+                .build()
+                .expect("t")
+        };
+        let r = LinuxResourcesBuilder::default()
+            .block_io(
+                LinuxBlockIoBuilder::default()
+                    .throttle_read_bps_device(vec![t(8, 0, 100), t(8, 16, 0)])
+                    .throttle_write_iops_device(vec![t(8, 16, 5)])
+                    .build()
+                    .expect("blkio"),
+            )
+            .build()
+            .expect("resources");
+        let p = plan(Path::new("/nonexistent"), &r).expect("plan");
+        let lines: Vec<&str> = p.writes.iter().map(|w| w.value.as_str()).collect();
+        assert_eq!(lines, ["8:0 rbps=100", "8:16 rbps=max wiops=5"]);
+        assert!(p.writes.iter().all(|w| w.file == "io.max"));
+    }
+
+    #[test]
     fn weights() {
         assert_eq!(shares_to_weight(1024), 39);
         assert_eq!(shares_to_weight(2), 1);

@@ -8,9 +8,11 @@
 //! - [`process`]: clone3, fork, exec, wait, personality
 //! - [`signal`]: signal masks and synchronous signal waiting (for `run`'s signal forwarding)
 //! - [`fd`]: fd hygiene before exec (close_range with CLOEXEC)
+//! - [`keyring`]: a fresh session keyring per container
 //! - [`bpf`]: BPF program load/attach for the cgroup v2 device controller
 
 pub mod bpf;
 pub mod fd;
+pub mod keyring;
 pub mod process;
 pub mod signal;

@@ -33,6 +33,12 @@ impl SigSet {
         s
     }
 
+    /// Removes one signal.
+    pub fn remove(&mut self, sig: i32) {
+        // SAFETY: s.0 is a valid sigset_t; an invalid signal number only yields EINVAL.
+        unsafe { libc::sigdelset(&mut self.0, sig) };
+    }
+
     /// Adds one signal.
     pub fn add(&mut self, sig: i32) {
         // SAFETY: s.0 is a valid sigset_t; an invalid signal number only yields EINVAL.
@@ -92,6 +98,30 @@ pub fn wait(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<Receiv
     // SAFETY: for signals delivered by kill/sigqueue and SIGCHLD the kernel fills si_pid.
     let pid = unsafe { info.si_pid() };
     Ok(Some(Received { signo: ret, pid }))
+}
+
+/// A signalfd that receives the (blocked) signals in `set`, so signals can be waited on with
+/// poll(2) beside other fds (`run` with a terminal proxies I/O while it forwards signals).
+pub fn signalfd(set: &SigSet) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: set.0 is a valid sigset_t; -1 asks for a new descriptor.
+    let fd = unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: signalfd returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Decodes one `struct signalfd_siginfo` (128 bytes) read from a signalfd.
+pub fn decode_signalfd(buf: &[u8; 128]) -> Received {
+    let word =
+        |off: usize| u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]);
+    // ssi_signo at offset 0, ssi_pid at offset 12.
+    Received {
+        signo: word(0) as i32,
+        pid: word(12) as i32,
+    }
 }
 
 /// Resets `sig` to its default disposition. The Rust runtime ignores SIGPIPE at start-up, and an

@@ -1,0 +1,95 @@
+//! The child of `exec`: joins the namespaces of a running container, then becomes the new
+//! process (same identity, capability and seccomp steps as the init).
+
+use super::{process, terminal, ConsoleTarget};
+use crate::channel::{Channel, Msg};
+use crate::error::{Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process};
+use std::os::fd::{AsFd, OwnedFd};
+
+/// What the exec child needs.
+#[derive(Debug)]
+pub struct ExecChildArgs {
+    pub process: Process,
+    pub seccomp: Option<LinuxSeccomp>,
+    pub chan: Channel,
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub console: ConsoleTarget,
+    pub preserve_fds: u32,
+    pub saved_mask: berth_sys::signal::SigSet,
+}
+
+/// Entry point of the exec child. Never returns.
+pub fn run(mut a: ExecChildArgs) -> ! {
+    let err = match setup(&mut a) {
+        Ok((plan, filter)) => match process::switch_identity(&a.process, filter.as_ref(), true) {
+            Err(e) => e,
+            Ok(()) => match super::prepare_exec_fds(a.preserve_fds) {
+                Err(e) => Error::Init(format!("preparing file descriptors: {e}")),
+                Ok(()) => {
+                    let _ = berth_sys::signal::reset_default(libc::SIGPIPE);
+                    let _ = berth_sys::signal::set_mask(&a.saved_mask);
+                    let e = berth_sys::process::execve(&plan.path, &plan.argv, &plan.envp);
+                    Error::Init(format!("exec: {e}"))
+                }
+            },
+        },
+        Err(e) => e,
+    };
+    if a.chan.send(&Msg::Error(err.to_string())).is_err() {
+        eprintln!("berth-runc exec: {err}");
+    }
+    berth_sys::process::exit_immediately(127)
+}
+
+fn setup(
+    a: &mut ExecChildArgs,
+) -> Result<(process::ExecPlan, Option<libseccomp::ScmpFilterContext>)> {
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    match a.chan.recv() {
+        Ok(Some((Msg::Continue, _))) => {}
+        Ok(_) => berth_sys::process::exit_immediately(1),
+        Err(e) => return Err(Error::Init(format!("reading from runtime: {e}"))),
+    }
+    for (t, fd) in &a.join {
+        if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+            continue;
+        }
+        berth_sys::process::setns(fd.as_fd(), crate::namespaces::clone_flag(*t))
+            .map_err(|e| Error::Init(format!("joining the container's {t} namespace: {e}")))?;
+    }
+    a.join.clear();
+    rustix::process::chdir(a.process.cwd())
+        .map_err(|e| Error::Init(format!("cwd: chdir {}: {e}", a.process.cwd().display())))?;
+    if a.process.terminal().unwrap_or(false) {
+        let size = a
+            .process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        let master = terminal::setup(size, false)?;
+        match std::mem::replace(&mut a.console, ConsoleTarget::None) {
+            ConsoleTarget::Socket(sock) => {
+                crate::channel::send_fd_to_socket(sock.as_fd(), "/dev/ptmx", master.as_fd())
+                    .map_err(|e| {
+                        Error::Init(format!("sending the pty master to --console-socket: {e}"))
+                    })?
+            }
+            ConsoleTarget::Parent => a
+                .chan
+                .send_with_fd(&Msg::ConsoleMaster, Some(master.as_fd()))
+                .map_err(|e| Error::Init(format!("sending the pty master to the runtime: {e}")))?,
+            ConsoleTarget::None => {}
+        }
+    }
+    process::set_rlimits(&a.process)?;
+    let plan = process::plan(&a.process)?;
+    let filter = match &a.seccomp {
+        Some(s) => Some(super::seccomp::build(s)?),
+        None => None,
+    };
+    a.chan
+        .send(&Msg::Ready)
+        .map_err(|e| Error::Init(format!("writing to runtime: {e}")))?;
+    Ok((plan, filter))
+}

@@ -1,0 +1,316 @@
+//! What runs in the container's first process between clone and exec.
+//!
+//! The process is a fork of the runtime (single-threaded, so ordinary Rust code is safe here).
+//! It talks to the runtime over a [`Channel`]; any failure is sent back as one line and the
+//! process exits, so `create` can report it and clean up. Setup order (runc's):
+//! ids mapped + cgroup joined (wait for the parent) → join namespaces → cgroup namespace →
+//! hostname → mounts and /dev → prestart/createRuntime hooks (parent) → createContainer hooks →
+//! pivot_root → terminal → sysctl → masked/read-only paths → rlimits, cwd, executable lookup →
+//! Ready → wait for `start` → startContainer hooks → user, caps, seccomp → exec.
+
+pub mod cgroupfs;
+pub mod devices;
+pub mod exec_child;
+pub mod mounts;
+pub mod paths;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod terminal;
+
+use crate::channel::{Channel, Msg};
+use crate::error::{Error, Result};
+use crate::state::StateOutput;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+/// Where the pty master goes when the process has a terminal.
+#[derive(Debug)]
+pub enum ConsoleTarget {
+    /// No terminal.
+    None,
+    /// A connected --console-socket.
+    Socket(OwnedFd),
+    /// Back to the runtime over the channel (`run` in the foreground).
+    Parent,
+}
+
+/// Everything the init needs; built by the parent before clone.
+#[derive(Debug)]
+pub struct InitArgs {
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+    pub chan: Channel,
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub new_ns: Vec<LinuxNamespaceType>,
+    pub fifo: OwnedFd,
+    pub console: ConsoleTarget,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub runtime_hooks: bool,
+    pub saved_mask: berth_sys::signal::SigSet,
+    /// The OCI state for hooks run inside the container (pid filled in from Continue).
+    pub hook_state: StateOutput,
+}
+
+impl InitArgs {
+    fn is_new(&self, t: LinuxNamespaceType) -> bool {
+        self.new_ns.contains(&t)
+    }
+}
+
+/// Entry point in the child. Never returns.
+pub fn run(mut args: InitArgs) -> ! {
+    let result = setup(&mut args);
+    let err = match result {
+        Ok(plan) => exec(&args, plan),
+        Err(e) => e,
+    };
+    // Report to the parent if it still listens (create/run); otherwise to our stderr.
+    if args.chan.send(&Msg::Error(err.to_string())).is_err() {
+        eprintln!("berth-runc init: {err}");
+    }
+    berth_sys::process::exit_immediately(127)
+}
+
+/// Setup result: the exec plan and the (not yet loaded) seccomp filter.
+struct Prepared {
+    exec: process::ExecPlan,
+    seccomp: Option<libseccomp::ScmpFilterContext>,
+}
+
+fn wait_for(chan: &Channel, want: &Msg) -> Result<()> {
+    match chan.recv() {
+        Ok(Some((m, _))) if &m == want => Ok(()),
+        Ok(Some((m, _))) => Err(Error::Init(format!(
+            "unexpected message from runtime: {m:?}"
+        ))),
+        Ok(None) => berth_sys::process::exit_immediately(1),
+        Err(e) => Err(Error::Init(format!("reading from runtime: {e}"))),
+    }
+}
+
+fn setup(a: &mut InitArgs) -> Result<Prepared> {
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let spec = a.spec.clone();
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("process: must be set".into()))?;
+    let userns = a.is_new(LinuxNamespaceType::User);
+    // The parent maps our ids, puts us in our cgroups and sends Continue with our host pid.
+    match a.chan.recv() {
+        Ok(Some((Msg::Continue, _))) => {}
+        Ok(Some((m, _))) => {
+            return Err(Error::Init(format!(
+                "unexpected message from runtime: {m:?}"
+            )))
+        }
+        Ok(None) => berth_sys::process::exit_immediately(1),
+        Err(e) => return Err(Error::Init(format!("reading from runtime: {e}"))),
+    }
+    // Hooks get our pid as the host sees it; the host's /proc is still mounted here.
+    if let Some(pid) = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+    {
+        a.hook_state.pid = pid;
+    }
+    if userns {
+        rustix::thread::set_thread_res_gid(
+            rustix::process::Gid::ROOT,
+            rustix::process::Gid::ROOT,
+            rustix::process::Gid::ROOT,
+        )
+        .map_err(|e| {
+            Error::Init(format!(
+                "linux.gidMappings: becoming gid 0 in the user namespace: {e}"
+            ))
+        })?;
+        rustix::thread::set_thread_res_uid(
+            rustix::process::Uid::ROOT,
+            rustix::process::Uid::ROOT,
+            rustix::process::Uid::ROOT,
+        )
+        .map_err(|e| {
+            Error::Init(format!(
+                "linux.uidMappings: becoming uid 0 in the user namespace: {e}"
+            ))
+        })?;
+    }
+    for (t, fd) in &a.join {
+        if *t == LinuxNamespaceType::Pid || *t == LinuxNamespaceType::Time {
+            continue; // joined by the parent before clone (they apply to children only)
+        }
+        berth_sys::process::setns(fd.as_fd(), crate::namespaces::clone_flag(*t))
+            .map_err(|e| Error::Init(format!("linux.namespaces: joining {t} namespace: {e}")))?;
+    }
+    a.join.clear();
+    if a.is_new(LinuxNamespaceType::Cgroup) {
+        berth_sys::process::unshare(libc::CLONE_NEWCGROUP)
+            .map_err(|e| Error::Init(format!("creating cgroup namespace: {e}")))?;
+    }
+    if !a.no_new_keyring {
+        // A fresh session keyring keeps the container away from the host's keys; kernels or
+        // user namespaces without keyring support are fine to run without one.
+        let _ = berth_sys::keyring::join_session_keyring(&format!("_ses.{}", a.hook_state.id));
+    }
+    process::set_oom_score_adj(process)?;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::sethostname(h.as_bytes())
+            .map_err(|e| Error::Init(format!("hostname: {e}")))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        rustix::system::setdomainname(d.as_bytes())
+            .map_err(|e| Error::Init(format!("domainname: {e}")))?;
+    }
+    let mountns = a.is_new(LinuxNamespaceType::Mount);
+    if mountns {
+        rootfs::prepare(&rootfs::Ctx {
+            spec: &spec,
+            rootfs: &a.rootfs,
+            userns,
+            cgroupns: a.is_new(LinuxNamespaceType::Cgroup),
+        })?;
+    }
+    if a.runtime_hooks {
+        a.chan
+            .send(&Msg::MountsReady)
+            .map_err(|e| Error::Init(format!("writing to runtime: {e}")))?;
+        wait_for(&a.chan, &Msg::HooksDone)?;
+    }
+    if let Some(h) = spec.hooks() {
+        crate::hooks::run(
+            "createContainer",
+            h.create_container().as_deref().unwrap_or_default(),
+            &a.hook_state,
+        )?;
+    }
+    if mountns {
+        rootfs::pivot(&a.rootfs, a.no_pivot)?;
+    } else {
+        rustix::process::chroot(&a.rootfs)
+            .map_err(|e| Error::Init(format!("chroot {}: {e}", a.rootfs.display())))?;
+    }
+    if process.terminal().unwrap_or(false) {
+        let size = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        let master = terminal::setup(size, true)?;
+        match std::mem::replace(&mut a.console, ConsoleTarget::None) {
+            ConsoleTarget::Socket(sock) => {
+                crate::channel::send_fd_to_socket(sock.as_fd(), "/dev/ptmx", master.as_fd())
+                    .map_err(|e| {
+                        Error::Init(format!("sending the pty master to --console-socket: {e}"))
+                    })?
+            }
+            ConsoleTarget::Parent => a
+                .chan
+                .send_with_fd(&Msg::ConsoleMaster, Some(master.as_fd()))
+                .map_err(|e| Error::Init(format!("sending the pty master to the runtime: {e}")))?,
+            ConsoleTarget::None => {}
+        }
+    }
+    for (k, v) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v)
+            .map_err(|e| Error::Init(format!("linux.sysctl: writing {v:?} to {path}: {e}")))?;
+    }
+    if mountns {
+        rootfs::finalize(&spec)?;
+    }
+    process::set_rlimits(process)?;
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        let persona = match p.domain() {
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
+            _ => 0x0000,
+        };
+        berth_sys::process::set_personality(persona)
+            .map_err(|e| Error::Init(format!("linux.personality: {e}")))?;
+    }
+    rustix::process::chdir(process.cwd()).map_err(|e| {
+        Error::Init(format!(
+            "process.cwd: chdir {}: {e}",
+            process.cwd().display()
+        ))
+    })?;
+    let exec = process::plan(process)?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(seccomp::build(s)?),
+        None => None,
+    };
+    a.chan
+        .send(&Msg::Ready)
+        .map_err(|e| Error::Init(format!("writing to runtime: {e}")))?;
+    wait_for_start(&a.fifo)?;
+    if let Some(h) = spec.hooks() {
+        crate::hooks::run(
+            "startContainer",
+            h.start_container().as_deref().unwrap_or_default(),
+            &a.hook_state,
+        )?;
+    }
+    Ok(Prepared { exec, seccomp })
+}
+
+/// Blocks until `start` writes to the exec fifo (we hold its read end, opened by the parent).
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let mut pfd = [rustix::event::PollFd::new(
+        fifo,
+        rustix::event::PollFlags::IN,
+    )];
+    loop {
+        match rustix::event::poll(&mut pfd, None) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::Init(format!("waiting for start: {e}"))),
+        }
+    }
+    let mut b = [0u8; 1];
+    match rustix::io::read(fifo, &mut b) {
+        Ok(1) => Ok(()),
+        // The fifo was closed without the start byte (delete of a created container).
+        _ => berth_sys::process::exit_immediately(0),
+    }
+}
+
+fn exec(a: &InitArgs, p: Prepared) -> Error {
+    let Some(process) = a.spec.process().as_ref() else {
+        return Error::Config("process: must be set".into());
+    };
+    let setgroups_ok = true;
+    if let Err(e) = process::switch_identity(process, p.seccomp.as_ref(), setgroups_ok) {
+        return e;
+    }
+    if let Err(e) = prepare_exec_fds(a.preserve_fds) {
+        return Error::Init(format!("preparing file descriptors: {e}"));
+    }
+    let _ = berth_sys::signal::reset_default(libc::SIGPIPE);
+    let _ = berth_sys::signal::set_mask(&a.saved_mask);
+    let err = berth_sys::process::execve(&p.exec.path, &p.exec.argv, &p.exec.envp);
+    let arg0 = p
+        .exec
+        .argv
+        .first()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Error::Init(format!("exec {arg0:?}: {err}"))
+}
+
+/// Nothing but stdio and the --preserve-fds range may survive exec.
+pub(crate) fn prepare_exec_fds(preserve: u32) -> std::io::Result<()> {
+    berth_sys::fd::cloexec_from(3 + preserve)?;
+    for fd in 3..3 + preserve {
+        berth_sys::fd::clear_cloexec_raw(fd as i32)?;
+    }
+    Ok(())
+}

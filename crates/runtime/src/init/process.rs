@@ -1,0 +1,243 @@
+//! The last steps before the user's program runs: rlimits, the executable's path, the
+//! environment, then user and groups, capabilities, no_new_privs, seccomp, and exec.
+
+use crate::error::{Error, Result};
+use libseccomp::ScmpFilterContext;
+use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// What execve gets.
+#[derive(Debug)]
+pub struct ExecPlan {
+    pub path: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+fn cstr(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Config(format!("{what}: contains a NUL byte")))
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> (rustix::process::Resource, &'static str) {
+    use rustix::process::Resource as R;
+    match t {
+        PosixRlimitType::RlimitCpu => (R::Cpu, "RLIMIT_CPU"),
+        PosixRlimitType::RlimitFsize => (R::Fsize, "RLIMIT_FSIZE"),
+        PosixRlimitType::RlimitData => (R::Data, "RLIMIT_DATA"),
+        PosixRlimitType::RlimitStack => (R::Stack, "RLIMIT_STACK"),
+        PosixRlimitType::RlimitCore => (R::Core, "RLIMIT_CORE"),
+        PosixRlimitType::RlimitRss => (R::Rss, "RLIMIT_RSS"),
+        PosixRlimitType::RlimitNproc => (R::Nproc, "RLIMIT_NPROC"),
+        PosixRlimitType::RlimitNofile => (R::Nofile, "RLIMIT_NOFILE"),
+        PosixRlimitType::RlimitMemlock => (R::Memlock, "RLIMIT_MEMLOCK"),
+        PosixRlimitType::RlimitAs => (R::As, "RLIMIT_AS"),
+        PosixRlimitType::RlimitLocks => (R::Locks, "RLIMIT_LOCKS"),
+        PosixRlimitType::RlimitSigpending => (R::Sigpending, "RLIMIT_SIGPENDING"),
+        PosixRlimitType::RlimitMsgqueue => (R::Msgqueue, "RLIMIT_MSGQUEUE"),
+        PosixRlimitType::RlimitNice => (R::Nice, "RLIMIT_NICE"),
+        PosixRlimitType::RlimitRtprio => (R::Rtprio, "RLIMIT_RTPRIO"),
+        PosixRlimitType::RlimitRttime => (R::Rttime, "RLIMIT_RTTIME"),
+    }
+}
+
+/// Applies process.rlimits. Raising a hard limit needs CAP_SYS_RESOURCE; the error says which.
+pub fn set_rlimits(p: &Process) -> Result<()> {
+    for (i, r) in p.rlimits().iter().flatten().enumerate() {
+        let (res, name) = rlimit_resource(r.typ());
+        let lim = rustix::process::Rlimit {
+            current: (r.soft() != u64::MAX).then_some(r.soft()),
+            maximum: (r.hard() != u64::MAX).then_some(r.hard()),
+        };
+        rustix::process::setrlimit(res, lim).map_err(|e| {
+            Error::Init(format!(
+                "process.rlimits[{i}]: error setting rlimit type {name} (soft {}, hard {}): {}",
+                r.soft(),
+                r.hard(),
+                std::io::Error::from(e)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes process.oomScoreAdj (a negative value needs CAP_SYS_RESOURCE).
+pub fn set_oom_score_adj(p: &Process) -> Result<()> {
+    if let Some(v) = p.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| {
+            Error::Init(format!(
+                "process.oomScoreAdj: writing {v} to /proc/self/oom_score_adj: {e}"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn home_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Resolves args[0] against the container's PATH (inside the container, after pivot_root and
+/// chdir to the cwd) and builds argv/envp. Fails like runc: `exec: "x": executable file not
+/// found in $PATH`.
+pub fn plan(p: &Process) -> Result<ExecPlan> {
+    let args = p.args().as_deref().unwrap_or_default();
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::Config("process.args: must not be empty".into()))?;
+    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    let resolved: PathBuf = if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        if !p.exists() {
+            return Err(Error::Init(format!(
+                "exec: {arg0:?}: stat {arg0}: no such file or directory"
+            )));
+        }
+        p
+    } else {
+        path_var
+            .split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+            .find(|c| is_executable(c))
+            .ok_or_else(|| {
+                Error::Init(format!(
+                    "exec: {arg0:?}: executable file not found in $PATH"
+                ))
+            })?
+    };
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = home_of(p.user().uid()).unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    Ok(ExecPlan {
+        path: CString::new(resolved.as_os_str().as_bytes())
+            .map_err(|_| Error::Config("process.args[0]: contains a NUL byte".into()))?,
+        argv: args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| cstr(a, &format!("process.args[{i}]")))
+            .collect::<Result<_>>()?,
+        envp: env
+            .iter()
+            .enumerate()
+            .map(|(i, e)| cstr(e, &format!("process.env[{i}]")))
+            .collect::<Result<_>>()?,
+    })
+}
+
+fn to_caps(set: &Option<Capabilities>) -> Result<caps::CapsHashSet> {
+    set.iter()
+        .flatten()
+        .map(|c| {
+            let name = format!("CAP_{c}");
+            caps::Capability::from_str(&name).map_err(|_| {
+                Error::Config(format!("process.capabilities: unknown capability {name}"))
+            })
+        })
+        .collect()
+}
+
+fn caps_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Init(format!("process.capabilities: {what}: {e}"))
+}
+
+/// Switches to the process's user and capability sets, sets no_new_privs and loads seccomp
+/// (before dropping privileges when no_new_privs is off, since loading then needs
+/// CAP_SYS_ADMIN; as late as possible otherwise).
+pub fn switch_identity(
+    p: &Process,
+    seccomp: Option<&ScmpFilterContext>,
+    setgroups_allowed: bool,
+) -> Result<()> {
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if let (Some(f), false) = (seccomp, nnp) {
+        f.load()
+            .map_err(|e| Error::Init(format!("linux.seccomp: loading the filter: {e}")))?;
+    }
+    let user = p.user();
+    if setgroups_allowed {
+        let groups: Vec<u32> = user.additional_gids().clone().unwrap_or_default();
+        berth_sys::process::setgroups(&groups)
+            .map_err(|e| Error::Init(format!("process.user.additionalGids: setgroups: {e}")))?;
+    }
+    let wanted = p.capabilities().as_ref();
+    if let Some(c) = wanted {
+        let bounding = to_caps(c.bounding())?;
+        for cap in caps::runtime::thread_all_supported() {
+            if !bounding.contains(&cap) {
+                caps::drop(None, caps::CapSet::Bounding, cap)
+                    .map_err(|e| caps_err("dropping from the bounding set", e))?;
+            }
+        }
+        caps::securebits::set_keepcaps(true).map_err(|e| caps_err("keepcaps", e))?;
+    }
+    rustix::thread::set_thread_res_gid(
+        rustix::process::Gid::from_raw(user.gid()),
+        rustix::process::Gid::from_raw(user.gid()),
+        rustix::process::Gid::from_raw(user.gid()),
+    )
+    .map_err(|e| Error::Init(format!("process.user.gid: setresgid({}): {e}", user.gid())))?;
+    rustix::thread::set_thread_res_uid(
+        rustix::process::Uid::from_raw(user.uid()),
+        rustix::process::Uid::from_raw(user.uid()),
+        rustix::process::Uid::from_raw(user.uid()),
+    )
+    .map_err(|e| Error::Init(format!("process.user.uid: setresuid({}): {e}", user.uid())))?;
+    if let Some(c) = wanted {
+        let effective = to_caps(c.effective())?;
+        let permitted = to_caps(c.permitted())?;
+        let inheritable = to_caps(c.inheritable())?;
+        // The kernel wants effective ⊆ permitted at every step: widen permitted first when we
+        // are root (nothing to widen after setuid to non-root), then narrow.
+        caps::set(
+            None,
+            caps::CapSet::Effective,
+            &effective
+                .intersection(&caps::read(None, caps::CapSet::Permitted).unwrap_or_default())
+                .copied()
+                .collect(),
+        )
+        .map_err(|e| caps_err("setting effective", e))?;
+        caps::set(None, caps::CapSet::Permitted, &permitted)
+            .map_err(|e| caps_err("setting permitted", e))?;
+        caps::set(None, caps::CapSet::Effective, &effective)
+            .map_err(|e| caps_err("setting effective", e))?;
+        caps::set(None, caps::CapSet::Inheritable, &inheritable)
+            .map_err(|e| caps_err("setting inheritable", e))?;
+        for cap in to_caps(c.ambient())? {
+            caps::raise(None, caps::CapSet::Ambient, cap)
+                .map_err(|e| caps_err(&format!("raising ambient {cap}"), e))?;
+        }
+        caps::securebits::set_keepcaps(false).map_err(|e| caps_err("keepcaps", e))?;
+    }
+    if let Some(mask) = user.umask() {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+    } else {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    }
+    if nnp {
+        rustix::thread::set_no_new_privs(true)
+            .map_err(|e| Error::Init(format!("process.noNewPrivileges: {e}")))?;
+        if let Some(f) = seccomp {
+            f.load()
+                .map_err(|e| Error::Init(format!("linux.seccomp: loading the filter: {e}")))?;
+        }
+    }
+    Ok(())
+}

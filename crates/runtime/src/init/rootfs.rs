@@ -1,0 +1,288 @@
+//! The container's filesystem view: the config's mounts inside the rootfs, /dev, pivot_root,
+//! then masked paths, read-only paths and the read-only root.
+
+use super::mounts::{self, MountOptions};
+use super::paths::{fd_path, mkdir_all, open_in_root, touch};
+use crate::error::{Error, Result};
+use oci_spec::runtime::{Mount, Spec};
+use rustix::fs::{Mode, OFlags};
+use rustix::mount::{
+    mount_bind, mount_bind_recursive, mount_change, mount_remount, unmount, MountFlags,
+    MountPropagationFlags, UnmountFlags,
+};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// What rootfs setup needs to know besides the config.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub userns: bool,
+    pub cgroupns: bool,
+}
+
+fn err(what: String, e: impl std::fmt::Display) -> Error {
+    Error::Init(format!("{what}: {e}"))
+}
+
+/// Everything before pivot_root: root propagation, rootfs bind, the config's mounts, /dev.
+pub fn prepare(ctx: &Ctx<'_>) -> Result<()> {
+    let linux = ctx.spec.linux().as_ref();
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mounts::propagation_flag)
+        .unwrap_or(MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC);
+    // Make "/" private/slave (never shared) first so nothing we mount leaks to the host; a shared
+    // rootfsPropagation is applied after pivot_root, where it only affects the container.
+    let initial = if prop.contains(MountPropagationFlags::SHARED) {
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC
+    } else {
+        prop
+    };
+    mount_change("/", initial).map_err(|e| err("making / private".into(), e))?;
+    mount_bind_recursive(ctx.rootfs, ctx.rootfs)
+        .map_err(|e| err(format!("bind-mounting rootfs {}", ctx.rootfs.display()), e))?;
+    let root = rustix::fs::open(
+        ctx.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err(format!("opening rootfs {}", ctx.rootfs.display()), e))?;
+    let mut dev_bound = false;
+    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        let o = mounts::parse(m.options().as_deref().unwrap_or_default());
+        if m.destination() == Path::new("/dev") && o.bind {
+            dev_bound = true;
+        }
+        mount_entry(ctx, root.as_fd(), m, &o).map_err(|e| {
+            Error::Init(format!(
+                "mounts[{i}] ({} on {}, type {}): {e}",
+                m.source().as_deref().unwrap_or(Path::new("none")).display(),
+                m.destination().display(),
+                m.typ().as_deref().unwrap_or("bind")
+            ))
+        })?;
+    }
+    if let Some(p) = ctx.spec.process() {
+        mkdir_all(root.as_fd(), p.cwd())
+            .map_err(|e| err(format!("process.cwd: creating {}", p.cwd().display()), e))?;
+    }
+    if !dev_bound {
+        super::devices::setup(root.as_fd(), ctx.spec, ctx.userns)?;
+    }
+    Ok(())
+}
+
+fn mount_entry(
+    ctx: &Ctx<'_>,
+    root: BorrowedFd<'_>,
+    m: &Mount,
+    o: &MountOptions,
+) -> std::result::Result<(), String> {
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = m.destination();
+    if typ == "cgroup" || typ == "cgroup2" {
+        return super::cgroupfs::mount_cgroup(root, dest, o, ctx.cgroupns)
+            .map_err(|e| e.to_string());
+    }
+    if o.bind || typ == "bind" {
+        let src = m.source().as_deref().ok_or("bind mount without source")?;
+        let meta = std::fs::metadata(src).map_err(|e| format!("source {}: {e}", src.display()))?;
+        let target = if meta.is_dir() {
+            mkdir_all(root, dest)
+        } else {
+            touch(root, dest)
+        }
+        .map_err(|e| format!("creating mount point: {e}"))?;
+        let tpath = fd_path(&target);
+        if o.recursive {
+            mount_bind_recursive(src, &tpath)
+        } else {
+            mount_bind(src, &tpath)
+        }
+        .map_err(|e| format!("bind mount: {e}"))?;
+        drop(target);
+        let mounted =
+            open_in_root(root, dest, OFlags::PATH).map_err(|e| format!("reopening: {e}"))?;
+        let extra = o.flags & !(MountFlags::BIND | MountFlags::REC);
+        if !extra.is_empty() {
+            remount_bind(&fd_path(&mounted), extra, o.recursive)
+                .map_err(|e| format!("remount with options: {e}"))?;
+        }
+        apply_propagation(&mounted, o)?;
+        return Ok(());
+    }
+    let target = mkdir_all(root, dest).map_err(|e| format!("creating mount point: {e}"))?;
+    let source = m
+        .source()
+        .as_deref()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(typ));
+    let res = super::mounts::mount_fs(&source, &fd_path(&target), typ, o.flags, o.data.as_str());
+    match res {
+        Ok(()) => {}
+        // sysfs cannot be mounted in a user namespace that does not own the network namespace:
+        // bind the host's /sys instead (read-only when asked), as runc does.
+        Err(rustix::io::Errno::PERM) if typ == "sysfs" => {
+            mount_bind_recursive("/sys", &fd_path(&target))
+                .map_err(|e| format!("binding /sys: {e}"))?;
+            let mounted =
+                open_in_root(root, dest, OFlags::PATH).map_err(|e| format!("reopening: {e}"))?;
+            remount_bind(&fd_path(&mounted), o.flags, true)
+                .map_err(|e| format!("remount /sys: {e}"))?;
+        }
+        Err(e) => return Err(format!("mount: {e}")),
+    }
+    drop(target);
+    if o.tmpcopyup && typ == "tmpfs" {
+        return Err("tmpcopyup is not supported yet".into());
+    }
+    if !o.propagation.is_empty() {
+        let mounted =
+            open_in_root(root, dest, OFlags::PATH).map_err(|e| format!("reopening: {e}"))?;
+        apply_propagation(&mounted, o)?;
+    }
+    Ok(())
+}
+
+fn apply_propagation(target: &OwnedFd, o: &MountOptions) -> std::result::Result<(), String> {
+    for p in &o.propagation {
+        mount_change(&fd_path(target), *p).map_err(|e| format!("setting propagation: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Flags the kernel locks on a mount (and that a bind remount must repeat, or get EPERM).
+fn locked_flags(path: &Path) -> MountFlags {
+    let Ok(st) = rustix::fs::statvfs(path) else {
+        return MountFlags::empty();
+    };
+    use rustix::fs::StatVfsMountFlags as S;
+    let f = st.f_flag;
+    let mut out = MountFlags::empty();
+    for (s, m) in [
+        (S::NOSUID, MountFlags::NOSUID),
+        (S::NODEV, MountFlags::NODEV),
+        (S::NOEXEC, MountFlags::NOEXEC),
+        (S::RDONLY, MountFlags::RDONLY),
+        (S::NOATIME, MountFlags::NOATIME),
+        (S::NODIRATIME, MountFlags::NODIRATIME),
+        (S::RELATIME, MountFlags::RELATIME),
+    ] {
+        if f.contains(s) {
+            out |= m;
+        }
+    }
+    out
+}
+
+/// Bind-remounts `path` with `flags`; on EPERM (a user namespace locks the source's flags)
+/// retries with the flags the mount already has.
+pub fn remount_bind(path: &Path, flags: MountFlags, recursive: bool) -> rustix::io::Result<()> {
+    let rec = if recursive {
+        MountFlags::REC
+    } else {
+        MountFlags::empty()
+    };
+    match mount_remount(path, MountFlags::BIND | rec | flags, "") {
+        Err(rustix::io::Errno::PERM) => {
+            let keep = locked_flags(path) & !MountFlags::RDONLY;
+            mount_remount(path, MountFlags::BIND | rec | flags | keep, "")
+        }
+        r => r,
+    }
+}
+
+/// pivot_root into the rootfs (runc's `pivot_root(".", ".")` then detach the old root), or with
+/// `no_pivot` move the rootfs over / and chroot (for ramdisk roots where pivot_root fails).
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        rustix::process::chdir(rootfs).map_err(|e| err("chdir rootfs".into(), e))?;
+        rustix::mount::mount_move(rootfs, "/").map_err(|e| err("moving rootfs to /".into(), e))?;
+        rustix::process::chroot(".").map_err(|e| err("chroot".into(), e))?;
+        return rustix::process::chdir("/").map_err(|e| err("chdir /".into(), e));
+    }
+    let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+    let old = rustix::fs::open("/", flags, Mode::empty())
+        .map_err(|e| err("opening old root".into(), e))?;
+    let new = rustix::fs::open(rootfs, flags, Mode::empty())
+        .map_err(|e| err("opening rootfs".into(), e))?;
+    rustix::process::fchdir(&new).map_err(|e| err("fchdir rootfs".into(), e))?;
+    rustix::process::pivot_root(".", ".").map_err(|e| err("pivot_root".into(), e))?;
+    rustix::process::fchdir(&old).map_err(|e| err("fchdir old root".into(), e))?;
+    // The old root must not propagate our unmount to the host.
+    mount_change(
+        ".",
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+    )
+    .map_err(|e| err("making old root slave".into(), e))?;
+    unmount(".", UnmountFlags::DETACH).map_err(|e| err("detaching old root".into(), e))?;
+    rustix::process::chdir("/").map_err(|e| err("chdir /".into(), e))
+}
+
+/// After pivot_root: rootfs propagation, masked paths, read-only paths, read-only root.
+pub fn finalize(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    if let Some(p) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mounts::propagation_flag)
+    {
+        if p.contains(MountPropagationFlags::SHARED) {
+            mount_change("/", p).map_err(|e| err("linux.rootfsPropagation".into(), e))?;
+        }
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        readonly_path(Path::new(p)).map_err(|e| err(format!("linux.readonlyPaths: {p}"), e))?;
+    }
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        mask_path(Path::new(p)).map_err(|e| err(format!("linux.maskedPaths: {p}"), e))?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let keep = locked_flags(Path::new("/"));
+        mount_remount("/", MountFlags::BIND | MountFlags::RDONLY | keep, "")
+            .map_err(|e| err("root.readonly: remounting / read-only".into(), e))?;
+    }
+    Ok(())
+}
+
+fn readonly_path(p: &Path) -> rustix::io::Result<()> {
+    match mount_bind_recursive(p, p) {
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        r => r?,
+    }
+    let keep = locked_flags(p);
+    mount_remount(
+        p,
+        MountFlags::BIND | MountFlags::REC | MountFlags::RDONLY | keep,
+        "",
+    )
+}
+
+fn mask_path(p: &Path) -> rustix::io::Result<()> {
+    let meta = match std::fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(_) => return Ok(()),
+    };
+    if meta.is_dir() {
+        super::mounts::mount_fs(Path::new("tmpfs"), p, "tmpfs", MountFlags::RDONLY, "")
+    } else {
+        match mount_bind("/dev/null", p) {
+            Err(rustix::io::Errno::NOENT) => Ok(()),
+            r => r,
+        }
+    }
+}

@@ -180,3 +180,164 @@ pub fn tree_is_empty(p: &Path) -> bool {
         .map(|mut d| d.next().is_none())
         .unwrap_or(true)
 }
+
+pub mod registry;
+
+use berth_image::manifest::{Descriptor, Manifest};
+use berth_image::store::ImageStore;
+use berth_image::{media, Digest};
+
+/// One layer for [`make_image`]: uncompressed tar and how to compress it.
+pub struct L {
+    pub tar: Vec<u8>,
+    pub zstd: bool,
+}
+
+impl L {
+    pub fn gz(tar: Vec<u8>) -> L {
+        L { tar, zstd: false }
+    }
+    pub fn zst(tar: Vec<u8>) -> L {
+        L { tar, zstd: true }
+    }
+}
+
+/// Writes a test image into `store`'s content and names it; `docker` picks Docker schema 2
+/// media types instead of OCI. Returns the manifest descriptor.
+pub fn make_image(
+    store: &ImageStore,
+    name: &str,
+    layers: &[L],
+    docker: bool,
+    arch: &str,
+) -> Descriptor {
+    let mut descs = Vec::new();
+    let mut diff_ids = Vec::new();
+    for l in layers {
+        diff_ids.push(Digest::sha256_of(&l.tar).to_string());
+        let (blob, mt) = match (l.zstd, docker) {
+            (true, false) => (zstd(&l.tar), media::OCI_LAYER_ZSTD),
+            (true, true) => (zstd(&l.tar), media::DOCKER_LAYER_ZSTD),
+            (false, false) => (gzip(&l.tar), media::OCI_LAYER_GZIP),
+            (false, true) => (gzip(&l.tar), media::DOCKER_LAYER_GZIP),
+        };
+        let d = store.content().write_blob(&blob, None).expect("layer blob");
+        descs.push(Descriptor::new(mt, d, blob.len() as u64));
+    }
+    let config = serde_json::json!({
+        "architecture": arch, "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"], "WorkingDir": "/", "Labels": {"arch": arch},
+                   "Healthcheck": {"Test": ["CMD", "true"]}, "StopSignal": "SIGTERM", "ExposedPorts": {"80/tcp": {}}},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "test"}],
+    })
+    .to_string()
+    .into_bytes();
+    let cd = store.content().write_blob(&config, None).expect("config");
+    let m = Manifest {
+        schema_version: 2,
+        media_type: Some(
+            if docker {
+                media::DOCKER_MANIFEST
+            } else {
+                media::OCI_MANIFEST
+            }
+            .into(),
+        ),
+        config: Descriptor::new(
+            if docker {
+                media::DOCKER_CONFIG
+            } else {
+                media::OCI_CONFIG
+            },
+            cd,
+            config.len() as u64,
+        ),
+        layers: descs,
+        annotations: None,
+    };
+    let mb = serde_json::to_vec(&m).expect("manifest");
+    let md = store
+        .content()
+        .write_blob(&mb, None)
+        .expect("manifest blob");
+    let desc = Descriptor::new(m.media_type.as_deref().expect("mt"), md, mb.len() as u64);
+    store
+        .set(
+            &berth_image::Reference::parse(name)
+                .expect("name")
+                .to_string(),
+            desc.clone(),
+        )
+        .expect("set");
+    desc
+}
+
+/// The six-layer test image: busybox; files; a deletion; an opaque directory whose marker comes
+/// after its siblings; hardlinks, symlinks, setuid, 150-char names; a zstd layer.
+pub fn six_layers() -> Option<Vec<L>> {
+    let long = "l".repeat(150);
+    Some(vec![
+        L::gz(busybox_layer()?),
+        L::gz(
+            Tar::new()
+                .dir("data", 0o755)
+                .file("data/doomed", 0o644, b"bye")
+                .file("data/keep", 0o644, b"1")
+                .dir("opq", 0o755)
+                .file("opq/old", 0o644, b"old")
+                .finish(),
+        ),
+        L::gz(Tar::new().file("data/.wh.doomed", 0o644, b"").finish()),
+        L::gz(
+            Tar::new()
+                .dir("opq", 0o755)
+                .file("opq/new", 0o644, b"new")
+                .file("opq/.wh..wh..opq", 0o644, b"")
+                .finish(),
+        ),
+        L::gz(
+            Tar::new()
+                .file_full("bin/suid", 0o4755, 0, 0, 1_600_000_000, b"#!/bin/sh\n")
+                .hardlink("bin/suid-hard", "bin/suid")
+                .symlink("bin/suid-sym", "suid")
+                .file(&format!("data/{long}"), 0o644, b"long")
+                .finish(),
+        ),
+        L::zst(Tar::new().file("data/zstd", 0o644, b"zstd layer").finish()),
+    ])
+}
+
+/// Checks the merged six-layer tree at `root`.
+pub fn check_six(root: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert!(root.join("bin/busybox").is_file());
+    assert!(!root.join("data/doomed").exists(), "deleted file is hidden");
+    assert_eq!(std::fs::read(root.join("data/keep")).expect("keep"), b"1");
+    let mut opq: Vec<_> = std::fs::read_dir(root.join("opq"))
+        .expect("opq")
+        .map(|e| e.expect("e").file_name())
+        .collect();
+    opq.sort();
+    assert_eq!(opq, vec!["new"], "opaque dir hides lower content");
+    let m = std::fs::metadata(root.join("bin/suid")).expect("suid");
+    assert_eq!(m.permissions().mode() & 0o7777, 0o4755);
+    assert_eq!(
+        std::fs::metadata(root.join("bin/suid-hard"))
+            .expect("hard")
+            .ino(),
+        m.ino()
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("bin/suid-sym")).expect("sym"),
+        Path::new("suid")
+    );
+    assert_eq!(
+        std::fs::read(root.join(format!("data/{}", "l".repeat(150)))).expect("long"),
+        b"long"
+    );
+    assert_eq!(
+        std::fs::read(root.join("data/zstd")).expect("zstd"),
+        b"zstd layer"
+    );
+}

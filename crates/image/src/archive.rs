@@ -65,10 +65,12 @@ pub fn import(store: &ImageStore, path: &Path, name: Option<&str>) -> Result<Vec
 }
 
 fn import_dir(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Vec<String>> {
-    if dir.join("manifest.json").is_file() {
-        import_docker(store, dir, name)
-    } else if dir.join("index.json").is_file() {
+    // An OCI layout (also what `docker save` writes since Docker 25, beside its manifest.json)
+    // keeps the manifests' exact bytes and digests: prefer it.
+    if dir.join("index.json").is_file() && dir.join("oci-layout").is_file() {
         import_oci(store, dir, name)
+    } else if dir.join("manifest.json").is_file() {
+        import_docker(store, dir, name)
     } else {
         Err(bad(
             dir,

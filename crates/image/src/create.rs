@@ -9,7 +9,6 @@ use crate::manifest::{Descriptor, Manifest, Platform};
 use crate::media;
 use crate::store::ImageStore;
 use crate::unpack::Compression;
-use std::io::Read;
 use std::path::Path;
 
 /// One layer to add: a (compressed) tar file already on disk and its media type.
@@ -119,7 +118,7 @@ pub fn unpack_image(store: &ImageStore, name: &str) -> Result<Option<Digest>> {
             store.snapshots(),
             parent,
             &chains[i],
-            &mut r as &mut dyn Read,
+            &mut r,
             c,
             Some(&d.config.rootfs.diff_ids[i]),
         )?;

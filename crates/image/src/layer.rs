@@ -35,7 +35,7 @@ pub struct Prepared {
 pub fn unpack_layer(
     sn: &Snapshotter,
     parent: Option<&str>,
-    reader: impl Read,
+    reader: impl Read + Send,
     compression: Compression,
     expected_diff_id: Option<&Digest>,
     layer_name: &str,
@@ -103,7 +103,7 @@ pub fn apply_layer(
     sn: &Snapshotter,
     parent: Option<&Digest>,
     chain_id: &Digest,
-    reader: impl Read,
+    reader: impl Read + Send,
     compression: Compression,
     expected_diff_id: Option<&Digest>,
 ) -> Result<()> {

@@ -124,19 +124,102 @@ const WH_OPAQUE: &str = ".wh..wh..opq";
 
 /// Unpacks a (compressed) layer stream into the directory `root`, returning its diffID.
 /// On error the directory may hold part of the layer: callers remove the snapshot.
+///
+/// Decompression and the diffID hash run on a second thread, handing 256 KiB chunks to the
+/// thread that writes files, so inflating and the file system calls overlap (gzip is serial).
 pub fn unpack(
-    reader: impl Read,
+    reader: impl Read + Send,
     compression: Compression,
     root: &Path,
     opts: &UnpackOptions,
 ) -> Result<Unpacked> {
-    let decoded = compression.decoder(reader)?;
-    let mut hashing = HashingReader::new(decoded, crate::digest::Algorithm::Sha256);
-    unpack_tar(&mut hashing, root, opts)?;
-    // The diffID covers the whole stream, including the end-of-archive padding tar did not read.
-    std::io::copy(&mut hashing, &mut std::io::sink()).io("read layer", &opts.layer)?;
-    let (diff_id, size) = hashing.finish();
-    Ok(Unpacked { diff_id, size })
+    const CHUNK: usize = 256 << 10;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
+        let producer = scope.spawn(move || -> Result<Unpacked> {
+            let decoded = compression.decoder(reader)?;
+            let mut hashing = HashingReader::new(decoded, crate::digest::Algorithm::Sha256);
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let mut filled = 0;
+                while filled < CHUNK {
+                    match hashing.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            let msg = e.to_string();
+                            let _ = tx.send(Err(e));
+                            return Err(Error::Io {
+                                op: "decompress layer",
+                                path: opts.layer.clone().into(),
+                                source: std::io::Error::other(msg),
+                            });
+                        }
+                    }
+                }
+                if filled == 0 {
+                    break;
+                }
+                buf.truncate(filled);
+                if tx.send(Ok(buf)).is_err() {
+                    // The writer stopped (its own error is the one reported).
+                    break;
+                }
+            }
+            let (diff_id, size) = hashing.finish();
+            Ok(Unpacked { diff_id, size })
+        });
+        let mut chunks = ChunkReader {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+        };
+        let written = unpack_tar(&mut chunks, root, opts).and_then(|()| {
+            // Let the producer hash the whole stream, including the end-of-archive padding.
+            std::io::copy(&mut chunks, &mut std::io::sink())
+                .io("read layer", &opts.layer)
+                .map(|_| ())
+        });
+        drop(chunks);
+        let produced = producer.join().map_err(|_| Error::Io {
+            op: "decompress layer",
+            path: opts.layer.clone().into(),
+            source: std::io::Error::other("decompression thread panicked"),
+        })?;
+        match (written, produced) {
+            (Ok(()), Ok(u)) => Ok(u),
+            // A decompression error surfaces in the writer as a read error: report the cause.
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(e),
+        }
+    })
+}
+
+/// Reads the chunks sent by the decompression thread.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.current.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Unpacks an uncompressed tar stream into `root`.

@@ -220,9 +220,14 @@ pub fn switch_identity(
             .map_err(|e| caps_err("setting effective", e))?;
         caps::set(None, caps::CapSet::Inheritable, &inheritable)
             .map_err(|e| caps_err("setting inheritable", e))?;
+        // The kernel only lets a capability be ambient when it is both permitted and
+        // inheritable; runc's default spec lists ambient caps without inheritable ones and runc
+        // runs it, so the others are skipped, not an error.
         for cap in to_caps(c.ambient())? {
-            caps::raise(None, caps::CapSet::Ambient, cap)
-                .map_err(|e| caps_err(&format!("raising ambient {cap}"), e))?;
+            if permitted.contains(&cap) && inheritable.contains(&cap) {
+                caps::raise(None, caps::CapSet::Ambient, cap)
+                    .map_err(|e| caps_err(&format!("raising ambient {cap}"), e))?;
+            }
         }
         caps::securebits::set_keepcaps(false).map_err(|e| caps_err("keepcaps", e))?;
     }

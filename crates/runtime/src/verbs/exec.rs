@@ -86,19 +86,7 @@ impl Runtime {
             }
         }
         let mgr = super::create::cgroup_of(&st)?;
-        let cgroup_fd = match mgr.v2_dir() {
-            Some(d) if mgr.mode() == berth_cgroups::CgroupMode::V2 => Some(
-                rustix::fs::open(
-                    d,
-                    rustix::fs::OFlags::PATH
-                        | rustix::fs::OFlags::DIRECTORY
-                        | rustix::fs::OFlags::CLOEXEC,
-                    rustix::fs::Mode::empty(),
-                )
-                .path_ctx("opening cgroup", d)?,
-            ),
-            _ => None,
-        };
+        let cgroup_fd = super::create::clone_into(mgr.as_ref())?;
         let console = match &opts.console_socket {
             Some(p) => ConsoleTarget::Socket(OwnedFd::from(
                 std::os::unix::net::UnixStream::connect(p)
@@ -135,7 +123,7 @@ impl Runtime {
                 let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty());
             }
         };
-        if mgr.mode() == berth_cgroups::CgroupMode::V1 {
+        if cgroup_fd.is_none() {
             if let Err(e) = mgr.add_process(pid) {
                 reap(pid);
                 return Err(e.into());

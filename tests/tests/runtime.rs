@@ -1,0 +1,991 @@
+//! berth-runc end to end: real containers from a busybox rootfs, real namespaces and cgroups.
+//! Every test checks what it leaves behind (state dirs, cgroups, mounts).
+
+use berth_e2e::{bin, default_config, is_root, require, stderr, stdout, unique_id, Bundle};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A private --root for one test; force-deletes whatever is left on drop.
+struct Runc {
+    root: tempfile::TempDir,
+}
+
+impl Runc {
+    fn new() -> Runc {
+        Runc {
+            root: tempfile::Builder::new()
+                .prefix("berth-test-root-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(bin("berth-runc"));
+        c.arg("--root").arg(self.root.path());
+        c
+    }
+
+    /// Runs berth-runc with stdout/stderr in files, not pipes: a created container's init
+    /// inherits them and keeps pipes open long after `create` returns (as with runc).
+    fn run(&self, args: &[&str]) -> Output {
+        let mut c = self.cmd();
+        c.args(args);
+        output_via_files(&mut c)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "berth-runc {args:?} failed: {}\n{}",
+            stderr(&o),
+            stdout(&o)
+        );
+        stdout(&o)
+    }
+
+    fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).expect("state json")
+    }
+
+    /// `run` a bundle in the foreground; returns (exit code, stdout, stderr).
+    fn run_bundle(&self, b: &Bundle, id: &str) -> (i32, String, String) {
+        let o = self.run(&["run", "--bundle", b.path().to_str().expect("utf8"), id]);
+        (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+    }
+}
+
+fn output_via_files(c: &mut Command) -> Output {
+    let out = tempfile::tempfile().expect("tempfile");
+    let err = tempfile::tempfile().expect("tempfile");
+    let status = c
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"))
+        .status()
+        .expect("spawn berth-runc");
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.rewind().expect("rewind");
+        f.read_to_end(&mut v).expect("read");
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+impl Drop for Runc {
+    fn drop(&mut self) {
+        let ids = self.run(&["list", "-q"]);
+        for id in stdout(&ids).lines() {
+            let _ = self.run(&["delete", "--force", id]);
+        }
+    }
+}
+
+fn ready() -> bool {
+    require(
+        is_root(),
+        "berth-runc tests need root (namespaces, cgroups, mounts)",
+    ) && require(
+        berth_e2e::busybox().is_some(),
+        "busybox-static is not installed",
+    )
+}
+
+fn config(args: &[&str]) -> Value {
+    let mut c = default_config(args);
+    // A writable root unless a test asks otherwise: several tests write files.
+    c["root"]["readonly"] = json!(false);
+    c
+}
+
+/// Every cgroup v1 hierarchy directory the container would have had.
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join(id))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_nothing_left(r: &Runc, id: &str, bundle: &Path) {
+    assert!(
+        !r.root.path().join(id).exists(),
+        "state dir of {id} left behind"
+    );
+    assert_eq!(
+        cgroup_dirs(id),
+        Vec::<PathBuf>::new(),
+        "cgroups of {id} left behind"
+    );
+    let b = bundle.to_string_lossy().into_owned();
+    assert_eq!(
+        berth_e2e::mounts_containing(&b),
+        Vec::<String>::new(),
+        "mounts left behind"
+    );
+}
+
+#[test]
+fn isolation_pid_hostname_mounts() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["sh", "-c", "echo pid=$$; hostname; cut -d' ' -f5 /proc/self/mountinfo | tr '\\n' ' '; echo; ls /proc | grep -c '^[0-9]'"]));
+    let id = unique_id("iso");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_eq!(code, 0, "stderr: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pid=1", "{out}");
+    assert_eq!(lines[1], "berth", "{out}");
+    let points: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(points[0], "/", "{out}");
+    assert!(
+        points.iter().all(|p| *p == "/"
+            || p.starts_with("/proc")
+            || p.starts_with("/dev")
+            || p.starts_with("/sys")),
+        "the container sees only its own mounts, none of the host's: {points:?}"
+    );
+    assert!(
+        lines[3].parse::<u32>().expect("count") <= 3,
+        "only the container's processes are visible: {out}"
+    );
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn exit_codes_and_signals_are_reported() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["sh", "-c", "exit 42"]));
+    let id = unique_id("exit");
+    assert_eq!(r.run_bundle(&b, &id).0, 42);
+    // Signals sent to `run` reach the container (here a shell that traps TERM and exits 5) ...
+    b.write_config(&config(&[
+        "sh",
+        "-c",
+        "trap 'exit 5' TERM; echo ready > /ready; sleep 30 & wait",
+    ]));
+    let mut run = r.cmd();
+    run.args(["run", "--bundle", b.path().to_str().expect("utf8"), &id]);
+    let child = run
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    let wait_ready = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !b.rootfs().join("ready").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(b.rootfs().join("ready").exists(), "container did not start");
+        let _ = std::fs::remove_file(b.rootfs().join("ready"));
+    };
+    wait_ready();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signal run");
+    let status = child.wait_with_output().expect("wait").status;
+    assert_eq!(status.code(), Some(5), "SIGTERM forwarded to the container");
+    // ... and a container killed by SIGKILL reports 128+9.
+    let mut run = r.cmd();
+    run.args(["run", "--bundle", b.path().to_str().expect("utf8"), &id]);
+    let child = run
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    wait_ready();
+    r.ok(&["kill", &id, "KILL"]);
+    assert_eq!(
+        child.wait_with_output().expect("wait").status.code(),
+        Some(137)
+    );
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn containers_that_exit_at_once_never_hang() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["true"]));
+    for i in 0..60 {
+        let id = format!("{}-{i}", unique_id("fast"));
+        let (code, _, err) = r.run_bundle(&b, &id);
+        assert_eq!(code, 0, "run {i}: {err}");
+    }
+}
+
+#[test]
+fn memory_limit_kills_with_137() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["sh", "-c", "tail /dev/zero"]);
+    c["linux"]["resources"]["memory"] =
+        json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+    let b = Bundle::new(&c);
+    let id = unique_id("oom");
+    let (code, _, err) = r.run_bundle(&b, &id);
+    assert_eq!(code, 137, "the OOM killer ends the container: {err}");
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn pids_limit_stops_a_fork_loop() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&[
+        "sh",
+        "-c",
+        "for i in $(seq 1 40); do sleep 3 & done; echo spawned",
+    ]);
+    c["linux"]["resources"]["pids"] = json!({"limit": 10});
+    let b = Bundle::new(&c);
+    let id = unique_id("pids");
+    let (_, _, err) = r.run_bundle(&b, &id);
+    assert!(
+        err.contains("can't fork") || err.contains("Resource temporarily unavailable"),
+        "forks beyond pids.max fail: {err}"
+    );
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn cpu_quota_and_limits_are_written_to_the_cgroup() {
+    if !ready() {
+        return;
+    }
+    if !require(
+        Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists(),
+        "cgroup v1 cpu controller not mounted",
+    ) {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["sleep", "30"]);
+    c["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000, "shares": 512});
+    c["linux"]["resources"]["memory"] = json!({"limit": 64 * 1024 * 1024});
+    c["linux"]["resources"]["pids"] = json!({"limit": 77});
+    let b = Bundle::new(&c);
+    let id = unique_id("cpu");
+    r.ok(&["create", "--bundle", b.path().to_str().expect("utf8"), &id]);
+    let read = |f: &str| {
+        std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(f))
+            .expect(f)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read(&format!("cpu/{id}/cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(&format!("cpu/{id}/cpu.cfs_period_us")), "100000");
+    assert_eq!(read(&format!("cpu/{id}/cpu.shares")), "512");
+    assert_eq!(
+        read(&format!("memory/{id}/memory.limit_in_bytes")),
+        (64 * 1024 * 1024).to_string()
+    );
+    assert_eq!(read(&format!("pids/{id}/pids.max")), "77");
+    let pid = r.state(&id)["pid"].as_i64().expect("pid");
+    assert!(
+        read(&format!("pids/{id}/cgroup.procs"))
+            .lines()
+            .any(|l| l == pid.to_string()),
+        "init is in its cgroup"
+    );
+    r.ok(&["update", "--pids-limit", "33", "--memory", "96m", &id]);
+    assert_eq!(read(&format!("pids/{id}/pids.max")), "33");
+    assert_eq!(
+        read(&format!("memory/{id}/memory.limit_in_bytes")),
+        (96 * 1024 * 1024).to_string()
+    );
+    r.ok(&["delete", &id]);
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn dropped_capability_denies_chown() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&[
+        "sh",
+        "-c",
+        "touch /tmp/f && chown 1000 /tmp/f && echo chowned",
+    ]));
+    let id = unique_id("cap");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_ne!(code, 0, "chown must fail without CAP_CHOWN: {out}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    let mut c = config(&[
+        "sh",
+        "-c",
+        "touch /tmp/f && chown 1000 /tmp/f && echo chowned",
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        c["process"]["capabilities"][set]
+            .as_array_mut()
+            .expect("caps")
+            .push(json!("CAP_CHOWN"));
+    }
+    b.write_config(&c);
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_eq!((code, out.as_str()), (0, "chowned"), "{err}");
+}
+
+#[test]
+fn non_root_user_with_groups_and_umask() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&[
+        "sh",
+        "-c",
+        "id -u; id -g; id -G; umask; grep CapEff /proc/self/status",
+    ]);
+    c["process"]["user"] =
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 27], "umask": 63});
+    let nbs = json!(["CAP_NET_BIND_SERVICE"]);
+    c["process"]["capabilities"] = json!({"bounding": nbs, "effective": nbs, "permitted": nbs, "inheritable": nbs, "ambient": nbs});
+    let b = Bundle::new(&c);
+    let (code, out, err) = r.run_bundle(&b, &unique_id("user"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(&l[..4], ["1000", "1000", "1000 5 27", "0077"], "{out}");
+    // A non-root user keeps a capability across exec only through the ambient set.
+    assert!(
+        l[4].ends_with("0000000000000400"),
+        "CAP_NET_BIND_SERVICE stays effective: {out}"
+    );
+}
+
+#[test]
+fn seccomp_rule_returns_its_errno() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["sh", "-c", "mkdir /tmp/d; echo mkdir=$?"]);
+    c["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 36}]
+    });
+    let b = Bundle::new(&c);
+    let (code, out, err) = r.run_bundle(&b, &unique_id("seccomp"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "mkdir=1");
+    assert!(
+        err.contains("File name too long"),
+        "errno 36 (ENAMETOOLONG) comes back: {err}"
+    );
+    assert!(!b.rootfs().join("tmp/d").exists());
+}
+
+#[test]
+fn readonly_rootfs_masked_and_readonly_paths() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["sh", "-c", "touch /x 2>&1; echo masked=$(cat /proc/keys /proc/timer_list | wc -c); ls /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/domainname) 2>&1; echo done"]);
+    c["root"]["readonly"] = json!(true);
+    let b = Bundle::new(&c);
+    let (code, out, err) = r.run_bundle(&b, &unique_id("ro"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert!(l[0].contains("Read-only file system"), "{out}");
+    assert_eq!(
+        l[1].trim(),
+        "masked=0",
+        "/proc/keys and /proc/timer_list are masked by /dev/null: {out}"
+    );
+    assert_eq!(l[2].trim(), "0", "/sys/firmware is an empty tmpfs: {out}");
+    assert!(
+        l[3].contains("Read-only file system"),
+        "/proc/sys is read-only: {out}"
+    );
+    assert!(!b.rootfs().join("x").exists());
+}
+
+#[test]
+fn user_namespace_mapping_seen_from_both_sides() {
+    if !ready()
+        || !require(
+            Path::new("/proc/self/ns/user").exists(),
+            "no user namespaces",
+        )
+    {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["sleep", "30"]);
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("ns")
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    // A cgroup v1 mount is not allowed in a user namespace (as with `runc spec --rootless`).
+    c["mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .retain(|m| m["type"] != "cgroup");
+    let b = Bundle::new(&c);
+    let id = unique_id("userns");
+    r.ok(&["create", "--bundle", b.path().to_str().expect("utf8"), &id]);
+    r.ok(&["start", &id]);
+    let pid = r.state(&id)["pid"].as_i64().expect("pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid");
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|u| u == "200000"),
+        "host sees the mapped uid: {uid_line}"
+    );
+    let o = r.run(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    let out = stdout(&o);
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "0", "root inside: {out} {}", stderr(&o));
+    assert_eq!(
+        l[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"]
+    );
+    r.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn lifecycle_state_rules() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["sh", "-c", "sleep 30"]));
+    let id = unique_id("life");
+    let bs = b.path().to_str().expect("utf8");
+    let pidfile = b.path().join("pid");
+    r.ok(&[
+        "create",
+        "--bundle",
+        bs,
+        "--pid-file",
+        pidfile.to_str().expect("utf8"),
+        &id,
+    ]);
+    let st = r.state(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["ociVersion"], "1.0.2");
+    assert_eq!(st["bundle"], bs);
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).expect("pid file"),
+        st["pid"].to_string()
+    );
+    let dup = r.run(&["create", "--bundle", bs, &id]);
+    assert!(
+        !dup.status.success() && stderr(&dup).contains("already exists"),
+        "{}",
+        stderr(&dup)
+    );
+    r.ok(&["start", &id]);
+    assert_eq!(r.state(&id)["status"], "running");
+    let again = r.run(&["start", &id]);
+    assert!(!again.status.success(), "start twice must fail");
+    let del = r.run(&["delete", &id]);
+    assert!(
+        !del.status.success() && stderr(&del).contains("not stopped"),
+        "{}",
+        stderr(&del)
+    );
+    r.ok(&["pause", &id]);
+    assert_eq!(r.state(&id)["status"], "paused");
+    r.ok(&["resume", &id]);
+    let list = r.ok(&["list", "--format", "json"]);
+    assert!(list.contains(&id), "{list}");
+    let ps: Vec<i64> =
+        serde_json::from_str(&r.ok(&["ps", "--format", "json", &id])).expect("ps json");
+    assert!(ps.contains(&r.state(&id)["pid"].as_i64().expect("pid")));
+    r.ok(&["kill", &id, "KILL"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while r.state(&id)["status"] != "stopped" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(r.state(&id)["status"], "stopped");
+    let k = r.run(&["kill", &id, "TERM"]);
+    assert!(!k.status.success(), "kill of a stopped container fails");
+    r.ok(&["delete", &id]);
+    let gone = r.run(&["state", &id]);
+    assert!(!gone.status.success() && stderr(&gone).contains("does not exist"));
+    r.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn delete_of_a_created_container_removes_everything() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["true"]));
+    let id = unique_id("created");
+    r.ok(&["create", "--bundle", b.path().to_str().expect("utf8"), &id]);
+    let pid = r.state(&id)["pid"].as_i64().expect("pid");
+    r.ok(&["delete", &id]);
+    assert!(
+        !Path::new(&format!("/proc/{pid}/ns")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z"))
+    );
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn concurrent_starts_are_serialized() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["sleep", "30"]));
+    let id = unique_id("conc");
+    r.ok(&["create", "--bundle", b.path().to_str().expect("utf8"), &id]);
+    let ok: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| r.run(&["start", &id]).status.success()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().expect("thread")))
+            .sum()
+    });
+    assert_eq!(ok, 1, "exactly one concurrent start wins");
+    r.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn exec_joins_the_container() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["sleep", "30"]));
+    let id = unique_id("exec");
+    r.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.path().to_str().expect("utf8"),
+        &id,
+    ]);
+    let o = r.run(&[
+        "exec",
+        "-e",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        &id,
+        "sh",
+        "-c",
+        "echo $FOO; pwd; hostname; cat /proc/1/cmdline | tr '\\0' ' '; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let out = stdout(&o);
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(&l[..3], ["bar", "/tmp", "berth"], "{out}");
+    assert_eq!(
+        l[3].trim(),
+        "sleep 30",
+        "pid 1 of the container is visible: {out}"
+    );
+    let process = b.path().join("process.json");
+    std::fs::write(&process, serde_json::to_vec(&json!({"args": ["sh", "-c", "echo from-process-file"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]})).expect("json")).expect("write");
+    let o = r.run(&["exec", "--process", process.to_str().expect("utf8"), &id]);
+    assert_eq!(stdout(&o), "from-process-file", "{}", stderr(&o));
+    let missing = r.run(&["exec", &id, "nope-not-here"]);
+    assert!(
+        !missing.status.success() && stderr(&missing).contains("executable file not found"),
+        "{}",
+        stderr(&missing)
+    );
+    r.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn no_file_descriptors_leak_into_the_container() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]));
+    let (code, out, err) = r.run_bundle(&b, &unique_id("fds"));
+    assert_eq!(code, 0, "{err}");
+    // 0-2 and the fd ls itself opens for the directory listing.
+    assert_eq!(out, "0 1 2 3", "only stdio crosses into the container");
+}
+
+#[test]
+fn runtime_runs_from_a_sealed_memfd() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["true"]));
+    let id = unique_id("sealed");
+    r.ok(&["create", "--bundle", b.path().to_str().expect("utf8"), &id]);
+    let pid = r.state(&id)["pid"].as_i64().expect("pid");
+    // The waiting init is a fork of the runtime: its executable is what a container process
+    // could reach through /proc/PID/exe.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe link");
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:berth-runc"),
+        "{exe:?}"
+    );
+    let f = std::fs::File::open(format!("/proc/{pid}/exe")).expect("open exe");
+    let seals = rustix::fs::fcntl_get_seals(&f).expect("seals");
+    assert!(seals.contains(
+        rustix::fs::SealFlags::WRITE | rustix::fs::SealFlags::GROW | rustix::fs::SealFlags::SHRINK
+    ));
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
+    assert!(
+        w.is_err(),
+        "the runtime binary behind /proc/PID/exe must not be writable"
+    );
+    r.ok(&["delete", &id]);
+}
+
+#[test]
+fn terminal_through_a_console_socket() {
+    if !ready() {
+        return;
+    }
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    let r = Runc::new();
+    let mut c = config(&["sh", "-c", "tty; stty size; read line; echo got:$line"]);
+    c["process"]["terminal"] = json!(true);
+    c["process"]["consoleSize"] = json!({"height": 33, "width": 101});
+    let b = Bundle::new(&c);
+    let sock = b.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let id = unique_id("tty");
+    let mut create = r.cmd();
+    create.args([
+        "create",
+        "--bundle",
+        b.path().to_str().expect("utf8"),
+        "--console-socket",
+        sock.to_str().expect("utf8"),
+        &id,
+    ]);
+    let child = std::thread::spawn(move || output_via_files(&mut create));
+    let (conn, _) = listener.accept().expect("accept");
+    let mut buf = [0u8; 64];
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = rustix::net::RecvAncillaryBuffer::new(&mut space);
+    rustix::net::recvmsg(
+        conn.as_fd(),
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut anc,
+        rustix::net::RecvFlags::empty(),
+    )
+    .expect("recvmsg");
+    let mut master = None;
+    for m in anc.drain() {
+        if let rustix::net::RecvAncillaryMessage::ScmRights(fds) = m {
+            master = fds.into_iter().next();
+        }
+    }
+    let master = master.expect("pty master received over the console socket");
+    let out = child.join().expect("create thread");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    r.ok(&["start", &id]);
+    let mut m = std::fs::File::from(master);
+    m.write_all(b"hello\n").expect("write to pty");
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !text.contains("got:hello") && std::time::Instant::now() < deadline {
+        let mut chunk = [0u8; 256];
+        match m.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&chunk[..n])),
+        }
+    }
+    assert!(text.contains("/dev/pts/0"), "{text:?}");
+    assert!(text.contains("33 101"), "console size applied: {text:?}");
+    assert!(text.contains("got:hello"), "{text:?}");
+    r.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["sh", "-c", "echo process >> /hooks.log"]));
+    let log = b.path().join("host-hooks.log");
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo {name} $s | cut -c1-200 >> {}", log.display())]});
+    let mut c = config(&["sh", "-c", "echo process >> /hooks.log"]);
+    c["hooks"] = json!({
+        "prestart": [hook("prestart")],
+        "createRuntime": [hook("createRuntime")],
+        "createContainer": [hook("createContainer")],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer >> /hooks.log"]}],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")]
+    });
+    b.write_config(&c);
+    let id = unique_id("hooks");
+    let (code, _, err) = r.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    let host = std::fs::read_to_string(&log).expect("host hook log");
+    let order: Vec<&str> = host
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "poststart",
+            "poststop"
+        ],
+        "{host}"
+    );
+    assert!(
+        host.lines()
+            .next()
+            .is_some_and(|l| l.contains(&format!("\"id\":\"{id}\""))),
+        "state JSON on stdin: {host}"
+    );
+    let inside = std::fs::read_to_string(b.rootfs().join("hooks.log")).expect("container hook log");
+    assert_eq!(
+        inside.lines().collect::<Vec<_>>(),
+        ["startContainer", "process"]
+    );
+    // A failing hook fails create and leaves nothing behind.
+    c["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
+    b.write_config(&c);
+    let (code, _, err) = r.run_bundle(&b, &id);
+    assert_ne!(code, 0);
+    assert!(err.contains("createRuntime hook /bin/false"), "{err}");
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn bad_config_names_the_field_and_leaves_nothing() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["true"]));
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            {
+                let mut c = config(&["true"]);
+                c["process"]["args"] = json!("true");
+                c
+            },
+            "process.args",
+        ),
+        (
+            {
+                let mut c = config(&["true"]);
+                c["root"] = json!({});
+                c
+            },
+            "root.path",
+        ),
+        (
+            {
+                let mut c = config(&["true"]);
+                c["linux"]["namespaces"][0]["type"] = json!("bogus");
+                c
+            },
+            "linux.namespaces[0].type",
+        ),
+        (
+            {
+                let mut c = config(&["true"]);
+                c["mounts"].as_array_mut().expect("m").push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["size=lots"]}));
+                c
+            },
+            "mounts[7]",
+        ),
+        (
+            {
+                let mut c = config(&["true"]);
+                c["mounts"]
+                    .as_array_mut()
+                    .expect("m")
+                    .push(json!({"destination": "relative", "type": "tmpfs"}));
+                c
+            },
+            "mounts[7].destination",
+        ),
+        (
+            {
+                let mut c = config(&["true"]);
+                c["ociVersion"] = json!("2.0.0");
+                c
+            },
+            "ociVersion",
+        ),
+        (
+            {
+                let mut c = config(&["true"]);
+                c["process"]["rlimits"] =
+                    json!([{"type": "RLIMIT_NOFILE", "soft": 30000, "hard": 30000}]);
+                c
+            },
+            "process.rlimits[0]",
+        ),
+    ];
+    for (i, (c, field)) in cases.iter().enumerate() {
+        b.write_config(c);
+        let id = format!("{}-{i}", unique_id("bad"));
+        let (code, _, err) = r.run_bundle(&b, &id);
+        assert_eq!(code, 1, "case {i} must fail with exit 1");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(field), "case {i}: error names {field}: {err}");
+        assert_nothing_left(&r, &id, b.path());
+    }
+    std::fs::write(b.path().join("config.json"), b"{ not json").expect("write");
+    let id = unique_id("bad-json");
+    let (code, _, err) = r.run_bundle(&b, &id);
+    assert_eq!(code, 1);
+    assert!(err.contains("config.json"), "{err}");
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn cgroup_v2_files_are_written_under_a_cgroup2_layout() {
+    if !ready() {
+        return;
+    }
+    let fake = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        fake.path().join("cgroup.controllers"),
+        "cpuset cpu io memory hugetlb pids rdma misc\n",
+    )
+    .expect("controllers");
+    std::fs::write(fake.path().join("cgroup.subtree_control"), "").expect("subtree");
+    let r = Runc::new();
+    let mut c = config(&["true"]);
+    c["linux"]["cgroupsPath"] = json!("/berth/v2test");
+    c["linux"]["resources"] = json!({
+        "memory": {"limit": 268435456, "swap": 536870912, "reservation": 134217728},
+        "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 64},
+        "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]}
+    });
+    let b = Bundle::new(&c);
+    let id = unique_id("v2");
+    let mut cmd = r.cmd();
+    cmd.env("BERTH_CGROUP_ROOT", fake.path())
+        .env("BERTH_CGROUP_MODE", "v2");
+    let o =
+        output_via_files(cmd.args(["create", "--bundle", b.path().to_str().expect("utf8"), &id]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = fake.path().join("berth/v2test");
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap_or_else(|e| panic!("{f}: {e}"))
+            .trim()
+            .to_string()
+    };
+    let pid = r.state(&id)["pid"].to_string();
+    assert_eq!(read("cgroup.procs"), pid);
+    assert_eq!(read("memory.max"), "268435456");
+    assert_eq!(
+        read("memory.swap.max"),
+        "268435456",
+        "OCI swap is memory+swap; cgroup2 wants swap alone"
+    );
+    assert_eq!(read("memory.low"), "134217728");
+    assert_eq!(read("pids.max"), "64");
+    assert_eq!(read("cpu.max"), "50000 100000");
+    assert_eq!(read("cpu.weight"), "39", "runc's shares->weight conversion");
+    assert_eq!(read("cpuset.cpus"), "0");
+    assert_eq!(read("cpuset.mems"), "0");
+    assert_eq!(read("io.max"), "8:0 rbps=1048576");
+    assert!(!read("io.weight").is_empty());
+    let mut del = r.cmd();
+    del.env("BERTH_CGROUP_ROOT", fake.path())
+        .env("BERTH_CGROUP_MODE", "v2");
+    let o = del.args(["delete", &id]).output().expect("delete");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!dir.exists(), "the v2 cgroup is removed");
+}
+
+#[test]
+fn cgroup_v2_device_filter_is_enforced_on_the_unified_hierarchy() {
+    if !ready() {
+        return;
+    }
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if !require(
+        unified.join("cgroup.procs").exists(),
+        "no cgroup2 hierarchy mounted at /sys/fs/cgroup/unified",
+    ) {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&[
+        "sh",
+        "-c",
+        "head -c1 /dev/kmsg >/dev/null 2>/tmp/err; cat /tmp/err; head -c1 /dev/zero | wc -c",
+    ]);
+    c["linux"]["devices"] =
+        json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 420}]);
+    c["linux"]["cgroupsPath"] = json!("/berth-e2e-devices");
+    c["mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .retain(|m| m["type"] != "cgroup");
+    let b = Bundle::new(&c);
+    let id = unique_id("bpf");
+    let mut cmd = r.cmd();
+    cmd.env("BERTH_CGROUP_ROOT", unified)
+        .env("BERTH_CGROUP_MODE", "v2");
+    let o = output_via_files(cmd.args(["run", "--bundle", b.path().to_str().expect("utf8"), &id]));
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("Operation not permitted"),
+        "the eBPF device filter denies /dev/kmsg: {out}"
+    );
+    assert!(out.ends_with('1'), "allowed devices still work: {out}");
+    assert!(
+        !unified.join("berth-e2e-devices").exists(),
+        "cgroup removed"
+    );
+}

@@ -41,7 +41,7 @@ pub fn resources(u: &UpdateArgs) -> Result<LinuxResources> {
         }
         None => LinuxResources::default(),
     };
-    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem = (*r.memory()).unwrap_or_default();
     let mut touched_mem = false;
     if let Some(m) = &u.memory {
         mem.set_limit(Some(bytes(m, "--memory")?));

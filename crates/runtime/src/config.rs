@@ -165,7 +165,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if new_ns.contains(&LinuxNamespaceType::User) {
-        if !has_maps || !linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
+        if !has_maps || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
             return Err(bad(
                 "linux.uidMappings: a new user namespace needs uidMappings and gidMappings".into(),
             ));

@@ -215,9 +215,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         std::fs::rename(&tmp, path)
     };
     write()
-        .map_err(|e| {
+        .inspect_err(|_e| {
             let _ = std::fs::remove_file(&tmp);
-            e
         })
         .path_ctx("writing", path)
 }

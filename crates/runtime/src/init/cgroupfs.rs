@@ -109,7 +109,7 @@ pub fn mount_cgroup(
         }
         let h = hier.first().ok_or("no cgroup2 mount on the host")?;
         let src = sub(&h.mount_point, &own_path(h).unwrap_or_default());
-        mount_bind_recursive(&src, &fd_path(&target))
+        mount_bind_recursive(&src, fd_path(&target))
             .map_err(|e| format!("bind {}: {e}", src.display()))?;
         let mounted = open_in_root(root, dest, OFlags::PATH).map_err(|e| e.to_string())?;
         return super::rootfs::remount_bind(&fd_path(&mounted), flags, true)
@@ -146,7 +146,7 @@ pub fn mount_cgroup(
             )
         } else {
             let src = sub(&h.mount_point, &own_path(h).unwrap_or_default());
-            mount_bind_recursive(&src, &fd_path(&t)).and_then(|()| {
+            mount_bind_recursive(&src, fd_path(&t)).and_then(|()| {
                 let m = open_in_root(root, &subdir, OFlags::PATH)?;
                 super::rootfs::remount_bind(&fd_path(&m), flags, true)
             })
@@ -155,7 +155,7 @@ pub fn mount_cgroup(
     }
     if flags.contains(MountFlags::RDONLY) {
         let m = open_in_root(root, dest, OFlags::PATH).map_err(|e| e.to_string())?;
-        mount_remount(&fd_path(&m), flags, "mode=755")
+        mount_remount(fd_path(&m), flags, "mode=755")
             .map_err(|e| format!("remount read-only: {e}"))?;
     }
     Ok(())

@@ -105,7 +105,7 @@ pub fn setup(root: BorrowedFd<'_>, spec: &Spec, userns: bool) -> Result<()> {
 fn create(root: BorrowedFd<'_>, n: &Node, userns: bool) -> rustix::io::Result<()> {
     if userns {
         let target = touch(root, &n.path)?;
-        return rustix::mount::mount_bind(&n.path, &fd_path(&target));
+        return rustix::mount::mount_bind(&n.path, fd_path(&target));
     }
     let parent = mkdir_all(root, n.path.parent().unwrap_or(Path::new("/dev")))?;
     let name = n.path.file_name().ok_or(rustix::io::Errno::INVAL)?;

@@ -125,7 +125,7 @@ fn mount_entry(
         // sysfs cannot be mounted in a user namespace that does not own the network namespace:
         // bind the host's /sys instead (read-only when asked), as runc does.
         Err(rustix::io::Errno::PERM) if typ == "sysfs" => {
-            mount_bind_recursive("/sys", &fd_path(&target))
+            mount_bind_recursive("/sys", fd_path(&target))
                 .map_err(|e| format!("binding /sys: {e}"))?;
             let mounted =
                 open_in_root(root, dest, OFlags::PATH).map_err(|e| format!("reopening: {e}"))?;
@@ -148,7 +148,7 @@ fn mount_entry(
 
 fn apply_propagation(target: &OwnedFd, o: &MountOptions) -> std::result::Result<(), String> {
     for p in &o.propagation {
-        mount_change(&fd_path(target), *p).map_err(|e| format!("setting propagation: {e}"))?;
+        mount_change(fd_path(target), *p).map_err(|e| format!("setting propagation: {e}"))?;
     }
     Ok(())
 }

@@ -153,7 +153,7 @@ mod tests {
             "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PARISC"]
         }))
         .expect("profile");
-        let e = build(&s).err().expect("must fail").to_string();
+        let e = build(&s).expect_err("must fail").to_string();
         assert!(e.contains("architectures[0]"), "{e}");
     }
 }

@@ -42,7 +42,7 @@ pub fn setup(size: Option<(u16, u16)>, bind_console: bool) -> Result<OwnedFd> {
         .map_err(|x| e("opening /", x))?;
         if let Ok(console) = touch(root.as_fd(), Path::new("/dev/console")) {
             let pts = Path::new(std::ffi::OsStr::from_bytes(name.as_bytes()));
-            rustix::mount::mount_bind(pts, &super::paths::fd_path(&console))
+            rustix::mount::mount_bind(pts, super::paths::fd_path(&console))
                 .map_err(|x| e("binding /dev/console", x))?;
         }
     }

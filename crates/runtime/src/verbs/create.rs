@@ -457,7 +457,7 @@ pub(crate) fn clone_into(mgr: &dyn CgroupManager) -> Result<Option<OwnedFd>> {
         rustix::fs::Mode::empty(),
     )
     .path_ctx("opening cgroup", dir)?;
-    let real = rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type as i64 == CGROUP2_SUPER_MAGIC);
+    let real = rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type == CGROUP2_SUPER_MAGIC);
     Ok(real.then_some(fd))
 }
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests and the end-to-end tests that start real containers,
+# real daemons (dockerd, containerd, podman, docker-registry) and real clients. As root.
+# BERTH_TEST_STRICT=1 turns every "skipped: missing prerequisite" into a failure (CI sets it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+. scripts/env.sh
+
+# The end-to-end tests drive the built binaries; build them first.
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast "$@"

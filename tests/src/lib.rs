@@ -257,3 +257,178 @@ pub fn mounts_containing(needle: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Polls every 20 ms until `path` is a unix socket; false once `timeout` has passed.
+pub fn wait_for_socket(path: &Path, timeout: std::time::Duration) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Writes the busybox rootfs of [`busybox_rootfs`] as an uncompressed tar at `out`: the input of
+/// `docker import` and `podman import`.
+pub fn busybox_rootfs_tar(out: &Path) {
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-test-rootfs-")
+        .tempdir()
+        .expect("tempdir");
+    busybox_rootfs(tmp.path());
+    let o = run(Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-C")
+        .arg(tmp.path())
+        .arg("-cf")
+        .arg(out)
+        .arg("."));
+    assert!(o.status.success(), "tar of the rootfs: {}", stderr(&o));
+}
+
+/// Writes a `docker save`-format archive (manifest.json, an image config and one layer) holding
+/// the busybox rootfs tagged `name`: the input of `ctr image import` and `docker load`.
+pub fn busybox_docker_archive(out: &Path, name: &str) {
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-test-archive-")
+        .tempdir()
+        .expect("tempdir");
+    let layer = tmp.path().join("layer.tar");
+    busybox_rootfs_tar(&layer);
+    // The config names the layer by the sha256 of its uncompressed bytes (its diff id).
+    let o = run(Command::new("sha256sum").arg(&layer));
+    assert!(o.status.success(), "sha256sum: {}", stderr(&o));
+    let digest = stdout(&o)
+        .split_whitespace()
+        .next()
+        .expect("sha256sum prints a digest")
+        .to_string();
+    let config = json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["sh"]
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{digest}")]}
+    });
+    std::fs::write(
+        tmp.path().join("config.json"),
+        serde_json::to_vec(&config).expect("json"),
+    )
+    .expect("write config.json");
+    let manifest = json!([{"Config": "config.json", "RepoTags": [name], "Layers": ["layer.tar"]}]);
+    std::fs::write(
+        tmp.path().join("manifest.json"),
+        serde_json::to_vec(&manifest).expect("json"),
+    )
+    .expect("write manifest.json");
+    let o = run(Command::new("tar")
+        .arg("-C")
+        .arg(tmp.path())
+        .arg("-cf")
+        .arg(out)
+        .args(["manifest.json", "config.json", "layer.tar"]));
+    assert!(o.status.success(), "tar of the archive: {}", stderr(&o));
+}
+
+/// Pids of the processes whose command line contains `needle` (this process excluded).
+pub fn pids_mentioning(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+/// Sends SIGKILL to each pid (with kill(1): this crate has no unsafe), ignoring the ones gone.
+pub fn kill_pids(pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .args(pids.iter().map(u32::to_string))
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Every cgroup directory at or below `/<name>` in each hierarchy mounted under /sys/fs/cgroup
+/// (the v1 controllers and the unified one), deepest first.
+pub fn cgroup_dirs_under(name: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    walk(&e.path(), out);
+                }
+            }
+        }
+        out.push(dir.to_path_buf());
+    }
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in rd.flatten() {
+            let top = h.path().join(name.trim_start_matches('/'));
+            if top.is_dir() {
+                walk(&top, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Pids in any cgroup at or below `/<name>`.
+pub fn pids_in_cgroups_under(name: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = cgroup_dirs_under(name)
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Removes the cgroup tree at `/<name>` in every hierarchy (rmdir, deepest first) and returns the
+/// directories that could not be removed (a cgroup that still has processes).
+pub fn remove_cgroup_tree(name: &str) -> Vec<PathBuf> {
+    cgroup_dirs_under(name)
+        .into_iter()
+        .filter(|d| std::fs::remove_dir(d).is_err() && d.exists())
+        .collect()
+}
+
+/// Lazily unmounts every mount point at or below `dir`, deepest first; returns what is left.
+pub fn unmount_under(dir: &Path) -> Vec<String> {
+    let prefix = dir.to_string_lossy().to_string();
+    let mut points = mounts_containing(&prefix);
+    points.retain(|p| p.starts_with(&prefix));
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in &points {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(p)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    mounts_containing(&prefix)
+        .into_iter()
+        .filter(|p| p.starts_with(&prefix))
+        .collect()
+}

@@ -402,11 +402,13 @@ fn podman_runs_containers_with_the_runtime() {
         "/run/containers/networks",
         "/run/containers",
     ];
-    // podman gives the runtime no --root (and forgets --runtime-flag root=... when it deletes):
-    // runc keeps its state in its default root.
-    if runtime.file_name() == Some(OsStr::new("runc")) {
-        host_paths.push("/run/runc");
-    }
+    // podman gives the runtime no --root (and forgets --runtime-flag root=... when it deletes),
+    // so the runtime keeps its state in its default root: /run/runc, /run/crun, /run/berth-runc.
+    let default_root = format!(
+        "/run/{}",
+        runtime.file_name().unwrap_or_default().to_string_lossy()
+    );
+    host_paths.push(&default_root);
     let s = Scene::new("podman", &host_paths);
     let global: Vec<String> = vec![
         "--root".into(),

@@ -337,6 +337,16 @@ fn docker_runs_containers_with_the_runtime() {
     let o = docker_cmd(&[&run[..], &["--rm", img, "sh", "-c", "exit 3"]].concat());
     s.expect_code(&o, 3, "docker run sh -c 'exit 3'");
 
+    // Only stdio reaches the container: not the shim's ttrpc socket the runtime inherits as fd 3
+    // (3 in this listing is ls's own handle on the directory).
+    let o = docker_cmd(&[&run[..], &["--rm", img, "ls", "/proc/self/fd"]].concat());
+    s.expect_code(&o, 0, "docker run ls /proc/self/fd");
+    assert_eq!(
+        berth_e2e::stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"],
+        "file descriptors open in the container"
+    );
+
     // The runtime's error travels through its --log file (JSON) to the user, who gets 127 for a
     // command that does not exist.
     let o = docker_cmd(&[&run[..], &["--rm", img, "/nonexistent"]].concat());

@@ -17,6 +17,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() {
+    berth_runtime::trace::mark("main");
     let cli = Cli::parse();
     let logger = log::Logger::new(cli.log.clone(), cli.log_format, cli.debug);
     // CVE-2019-5736: everything that enters a container runs from a sealed memfd copy.
@@ -24,12 +25,13 @@ fn main() {
         cli.command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
     ) {
-        if let Err(e) = berth_runtime::selfexe::ensure_sealed() {
+        if let Err(e) = berth_runtime::selfexe::ensure_protected() {
             logger.fatal(&format!(
                 "re-executing from a sealed copy of the runtime binary: {e}"
             ));
         }
     }
+    berth_runtime::trace::mark("sealed");
     match dispatch(cli, &logger) {
         Ok(code) => std::process::exit(code),
         Err(e) => logger.fatal(&format!("{e:#}")),

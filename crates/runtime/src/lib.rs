@@ -24,6 +24,7 @@ mod namespaces;
 pub mod selfexe;
 pub mod spec_default;
 pub mod state;
+pub mod trace;
 mod verbs;
 
 pub use error::{Error, Result};

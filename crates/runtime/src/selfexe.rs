@@ -4,18 +4,25 @@
 //! `/proc/PID/exe` of a runtime process that entered the container, or by making the container's
 //! entrypoint `#!/proc/self/exe`) and writes to it, replacing the host's runtime binary.
 //!
-//! Berth's answer is the sealed memfd (as runc >= 1.0 and crun do): before `create`, `run` or
-//! `exec` does anything with a container, the process copies its executable into a memfd, seals
-//! it against any write, grow or shrink (`F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
-//! F_SEAL_SEAL`) and re-executes itself from that memfd. Every process that later enters a
-//! container therefore has a sealed, anonymous in-memory file as `/proc/self/exe`: opening it for
-//! write fails with EPERM, and the host binary is never reachable from inside. The copy costs one
-//! `sendfile` of the (page-cached) binary plus one exec; `bench/runtime` measures it.
+//! Berth's answer: before `create`, `run` or `exec` does anything with a container, the process
+//! re-executes itself from a copy of its binary that cannot be written, so every process that
+//! later enters a container has an unwritable file as `/proc/self/exe`:
+//!
+//! 1. **Read-only re-exec** (the default, no copy): `open_tree(OPEN_TREE_CLONE)` of
+//!    `/proc/self/exe` gives a private, detached bind mount of just the binary;
+//!    `mount_setattr(MOUNT_ATTR_RDONLY)` makes it read-only; `execveat` runs it. Opening that
+//!    executable for writing fails with EROFS, and nothing in the container can reach the mount to
+//!    change it (it is detached, and dissolved when the fd closes at exec). Needs CAP_SYS_ADMIN.
+//! 2. **Sealed memfd** (the fallback, e.g. rootless): copy the binary into a memfd, seal it
+//!    (`F_SEAL_WRITE | GROW | SHRINK | SEAL`) and execute that; writes fail with EPERM.
+//!
+//! Copying a 4-5 MB binary costs about 2 ms per container on the test machine, which is why the
+//! read-only re-exec comes first; `bench/runtime` measures the whole start.
 
 use rustix::fs::{fcntl_add_seals, fcntl_get_seals, memfd_create, MemfdFlags, SealFlags};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 const SEALS: SealFlags = SealFlags::SEAL
@@ -23,20 +30,58 @@ const SEALS: SealFlags = SealFlags::SEAL
     .union(SealFlags::GROW)
     .union(SealFlags::WRITE);
 
-/// True if this process runs from a sealed memfd.
-pub fn running_sealed() -> bool {
-    let Ok(f) = std::fs::File::open("/proc/self/exe") else {
-        return false;
-    };
-    fcntl_get_seals(&f).is_ok_and(|s| s.contains(SEALS))
+/// How the running executable is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Running from a sealed memfd.
+    SealedMemfd,
+    /// Running from a read-only mount.
+    ReadOnlyMount,
 }
 
-/// Makes sure the process runs from a sealed copy of its binary, re-executing if needed.
-/// Returns `Ok(())` only when already sealed; otherwise does not return (or returns the error).
-pub fn ensure_sealed() -> io::Result<()> {
-    if running_sealed() {
+/// How this process's executable is protected, if it is.
+pub fn protection() -> Option<Protection> {
+    let f = std::fs::File::open("/proc/self/exe").ok()?;
+    if fcntl_get_seals(&f).is_ok_and(|s| s.contains(SEALS)) {
+        return Some(Protection::SealedMemfd);
+    }
+    let ro = rustix::fs::fstatvfs(&f)
+        .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
+    ro.then_some(Protection::ReadOnlyMount)
+}
+
+/// Makes sure the process runs from an unwritable copy of its binary, re-executing if needed.
+/// Returns `Ok(())` only when already protected; otherwise does not return (or returns the
+/// error of the last method tried).
+pub fn ensure_protected() -> io::Result<()> {
+    if protection().is_some() {
         return Ok(());
     }
+    let (argv, envp) = args_and_env()?;
+    // BERTH_RUNC_SEALED_COPY=1 skips the read-only mount (tests cover the fallback with it).
+    let readonly = std::env::var_os("BERTH_RUNC_SEALED_COPY").is_none();
+    if let Some(fd) = readonly.then(readonly_binary).and_then(Result::ok) {
+        // Only returns on failure; fall through to the memfd then.
+        let _ = berth_sys::process::fexecve(fd.as_fd(), &argv, &envp);
+    }
+    let memfd = sealed_copy()?;
+    Err(berth_sys::process::fexecve(memfd.as_fd(), &argv, &envp))
+}
+
+/// A read-only, detached bind mount of our own executable, as an fd to execute.
+fn readonly_binary() -> io::Result<OwnedFd> {
+    use rustix::mount::{open_tree, OpenTreeFlags};
+    let tree = open_tree(
+        rustix::fs::CWD,
+        "/proc/self/exe",
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    berth_sys::mount::set_readonly(tree.as_fd())?;
+    Ok(tree)
+}
+
+/// A sealed memfd holding a copy of our own executable.
+fn sealed_copy() -> io::Result<OwnedFd> {
     let exe = std::fs::File::open("/proc/self/exe")?;
     let len = exe.metadata()?.len();
     let memfd = memfd_create(
@@ -52,6 +97,10 @@ pub fn ensure_sealed() -> io::Result<()> {
         copied += n as u64;
     }
     fcntl_add_seals(&memfd, SEALS)?;
+    Ok(memfd)
+}
+
+fn args_and_env() -> io::Result<(Vec<CString>, Vec<CString>)> {
     let argv: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).map_err(io::Error::other))
         .collect::<io::Result<_>>()?;
@@ -63,5 +112,5 @@ pub fn ensure_sealed() -> io::Result<()> {
             CString::new(kv).map_err(io::Error::other)
         })
         .collect::<io::Result<_>>()?;
-    Err(berth_sys::process::fexecve(memfd.as_fd(), &argv, &envp))
+    Ok((argv, envp))
 }

@@ -100,16 +100,17 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         .as_ref()
         .ok_or_else(|| Error::Config("process: must be set".into()))?;
     let userns = a.is_new(LinuxNamespaceType::User);
-    // The parent maps our ids, puts us in our cgroups and sends Continue with our host pid.
-    match a.chan.recv() {
-        Ok(Some((Msg::Continue, _))) => {}
-        Ok(Some((m, _))) => {
-            return Err(Error::Init(format!(
-                "unexpected message from runtime: {m:?}"
-            )))
-        }
-        Ok(None) => berth_sys::process::exit_immediately(1),
-        Err(e) => return Err(Error::Init(format!("reading from runtime: {e}"))),
+    // The parent maps our ids and puts us in our cgroups, then sends Continue. Ids must be
+    // mapped before anything else in a new user namespace; otherwise we go ahead with the
+    // mounts while the parent writes the cgroup files (on cgroup v1 each attach waits for an
+    // RCU grace period), and wait only where the cgroup matters: before the cgroup namespace
+    // and the cgroup mount.
+    let mut gate = CgroupGate {
+        joined: false,
+        new_cgroupns: a.is_new(LinuxNamespaceType::Cgroup),
+    };
+    if userns {
+        gate.ensure(&a.chan)?;
     }
     // Hooks get our pid as the host sees it; the host's /proc is still mounted here.
     if let Some(pid) = std::fs::read_link("/proc/self")
@@ -148,10 +149,6 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
             .map_err(|e| Error::Init(format!("linux.namespaces: joining {t} namespace: {e}")))?;
     }
     a.join.clear();
-    if a.is_new(LinuxNamespaceType::Cgroup) {
-        berth_sys::process::unshare(libc::CLONE_NEWCGROUP)
-            .map_err(|e| Error::Init(format!("creating cgroup namespace: {e}")))?;
-    }
     if !a.no_new_keyring {
         // A fresh session keyring keeps the container away from the host's keys; kernels or
         // user namespaces without keyring support are fine to run without one.
@@ -168,13 +165,20 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
     }
     let mountns = a.is_new(LinuxNamespaceType::Mount);
     if mountns {
-        rootfs::prepare(&rootfs::Ctx {
-            spec: &spec,
-            rootfs: &a.rootfs,
-            userns,
-            cgroupns: a.is_new(LinuxNamespaceType::Cgroup),
-        })?;
+        let chan = &a.chan;
+        rootfs::prepare(
+            &rootfs::Ctx {
+                spec: &spec,
+                rootfs: &a.rootfs,
+                userns,
+                cgroupns: a.is_new(LinuxNamespaceType::Cgroup),
+            },
+            &mut || gate.ensure(chan),
+        )?;
     }
+    crate::trace::mark("init: mounts done");
+    gate.ensure(&a.chan)?;
+    crate::trace::mark("init: cgroups joined");
     if a.runtime_hooks {
         a.chan
             .send(&Msg::MountsReady)
@@ -228,6 +232,7 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
     if mountns {
         rootfs::finalize(&spec)?;
     }
+    crate::trace::mark("init: rootfs finalized");
     process::set_rlimits(process)?;
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         let persona = match p.domain() {
@@ -248,6 +253,7 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         Some(s) => Some(seccomp::build(s)?),
         None => None,
     };
+    crate::trace::mark("init: ready");
     a.chan
         .send(&Msg::Ready)
         .map_err(|e| Error::Init(format!("writing to runtime: {e}")))?;
@@ -260,6 +266,28 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         )?;
     }
     Ok(Prepared { exec, seccomp })
+}
+
+/// Waits (once) for the parent's Continue: ids mapped and cgroups joined. Then creates the
+/// cgroup namespace, whose root must be the container's cgroup.
+struct CgroupGate {
+    joined: bool,
+    new_cgroupns: bool,
+}
+
+impl CgroupGate {
+    fn ensure(&mut self, chan: &Channel) -> Result<()> {
+        if self.joined {
+            return Ok(());
+        }
+        wait_for(chan, &Msg::Continue)?;
+        self.joined = true;
+        if self.new_cgroupns {
+            berth_sys::process::unshare(libc::CLONE_NEWCGROUP)
+                .map_err(|e| Error::Init(format!("creating cgroup namespace: {e}")))?;
+        }
+        Ok(())
+    }
 }
 
 /// Blocks until `start` writes to the exec fifo (we hold its read end, opened by the parent).
@@ -296,6 +324,7 @@ fn exec(a: &InitArgs, p: Prepared) -> Error {
     }
     let _ = berth_sys::signal::reset_default(libc::SIGPIPE);
     let _ = berth_sys::signal::set_mask(&a.saved_mask);
+    crate::trace::mark("init: exec");
     let err = berth_sys::process::execve(&p.exec.path, &p.exec.argv, &p.exec.envp);
     let arg0 = p
         .exec

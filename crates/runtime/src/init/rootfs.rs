@@ -27,7 +27,9 @@ fn err(what: String, e: impl std::fmt::Display) -> Error {
 }
 
 /// Everything before pivot_root: root propagation, rootfs bind, the config's mounts, /dev.
-pub fn prepare(ctx: &Ctx<'_>) -> Result<()> {
+/// `before_cgroup` runs once before the first cgroup mount (the init waits there until the
+/// runtime has placed it in its cgroups).
+pub fn prepare(ctx: &Ctx<'_>, before_cgroup: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
     let prop = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -54,6 +56,9 @@ pub fn prepare(ctx: &Ctx<'_>) -> Result<()> {
         let o = mounts::parse(m.options().as_deref().unwrap_or_default());
         if m.destination() == Path::new("/dev") && o.bind {
             dev_bound = true;
+        }
+        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            before_cgroup()?;
         }
         mount_entry(ctx, root.as_fd(), m, &o).map_err(|e| {
             Error::Init(format!(

@@ -62,6 +62,7 @@ impl Runtime {
             ));
         }
         let bundle = config::load(&opts.bundle)?;
+        crate::trace::mark("config loaded");
         let spec = &bundle.spec;
         let process = spec
             .process()
@@ -198,6 +199,7 @@ impl Runtime {
             }
             Forked::Parent(pid) => pid,
         };
+        crate::trace::mark("cloned");
         drop(child_chan);
         drop(fifo);
         drop(console);
@@ -222,6 +224,7 @@ impl Runtime {
             mgr.add_process(pid)?;
         }
         mgr.apply(&resources)?;
+        crate::trace::mark("cgroups set");
         parent_chan
             .send(&Msg::Continue)
             .ctx(|| "writing to the container init".into())?;
@@ -284,6 +287,7 @@ impl Runtime {
             config: Box::new(bundle.spec.clone()),
         };
         st.save(&self.root)?;
+        crate::trace::mark("state saved");
         if let Some(p) = &opts.pid_file {
             state::write_atomic(&absolute(p), pid.to_string().as_bytes())?;
         }

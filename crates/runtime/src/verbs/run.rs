@@ -31,9 +31,12 @@ impl Runtime {
             let _ = self.destroy(&spawned.state);
             return Err(e);
         }
+        crate::trace::mark("run: started");
         let code = super::foreground::wait(spawned.state.pid, spawned.console_master);
+        crate::trace::mark("run: exited");
         let _lock = self.lock(id);
         let cleaned = self.destroy(&spawned.state);
+        crate::trace::mark("run: destroyed");
         let code = code?;
         cleaned?;
         Ok(code)

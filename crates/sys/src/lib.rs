@@ -9,7 +9,7 @@
 //! - [`signal`]: signal masks and synchronous signal waiting (for `run`'s signal forwarding)
 //! - [`fd`]: fd hygiene before exec (close_range with CLOEXEC)
 //! - [`keyring`]: a fresh session keyring per container
-//! - [`mount`]: mount_setattr (read-only detached mounts for the runtime binary)
+//! - [`mount`](mod@mount): mount_setattr (read-only detached mounts for the runtime binary)
 //! - [`bpf`]: BPF program load/attach for the cgroup v2 device controller
 
 pub mod bpf;

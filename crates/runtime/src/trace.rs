@@ -14,6 +14,8 @@ pub fn mark(phase: &str) {
     if enabled() {
         let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
         let us = t.tv_sec as i64 * 1_000_000 + t.tv_nsec as i64 / 1000;
-        eprintln!("berth-trace {us} {} {phase}", std::process::id());
+        // One write(2) per line, so lines of the runtime and the init never interleave.
+        let line = format!("berth-trace {us} {} {phase}\n", std::process::id());
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     }
 }

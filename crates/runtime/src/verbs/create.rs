@@ -230,6 +230,21 @@ impl Runtime {
             .ctx(|| "writing to the container init".into())?;
         let mut hook_state = hook_state;
         hook_state.pid = pid;
+        // The state only needs the pid: write it while the init sets the container up.
+        let st = ContainerState {
+            oci_version: spec.version().clone(),
+            id: id.to_string(),
+            pid,
+            init_start_time: state::process_start_time(pid).unwrap_or(0),
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: state::now_rfc3339(),
+            owner: owner_name(),
+            annotations: hook_state.annotations.clone(),
+            cgroup: mgr.options().clone(),
+            config: Box::new(bundle.spec.clone()),
+        };
+        st.save(&self.root)?;
         let mut console_master = None;
         loop {
             match parent_chan
@@ -273,20 +288,6 @@ impl Runtime {
                 }
             }
         }
-        let st = ContainerState {
-            oci_version: spec.version().clone(),
-            id: id.to_string(),
-            pid,
-            init_start_time: state::process_start_time(pid).unwrap_or(0),
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: state::now_rfc3339(),
-            owner: owner_name(),
-            annotations: hook_state.annotations.clone(),
-            cgroup: mgr.options().clone(),
-            config: Box::new(bundle.spec.clone()),
-        };
-        st.save(&self.root)?;
         crate::trace::mark("state saved");
         if let Some(p) = &opts.pid_file {
             state::write_atomic(&absolute(p), pid.to_string().as_bytes())?;

@@ -11,7 +11,7 @@ packages=(
   # peers the tests and benchmarks run side by side with Berth
   runc crun podman docker.io containerd skopeo docker-registry umoci
   # tools the tests and benchmarks use
-  jq hyperfine time iproute2 procps debootstrap apache2-utils openssl zstd bc curl strace
+  jq hyperfine time iproute2 procps debootstrap apache2-utils openssl zstd bc curl strace python3
 )
 
 missing=()

@@ -886,6 +886,14 @@ fn bad_config_names_the_field_and_leaves_nothing() {
         ),
         (
             {
+                let mut c = config(&["/etc/passwd"]);
+                c["process"]["args"] = json!(["/etc/passwd"]);
+                c
+            },
+            "permission denied",
+        ),
+        (
+            {
                 let mut c = config(&["true"]);
                 c["process"]["rlimits"] =
                     json!([{"type": "RLIMIT_NOFILE", "soft": 30000, "hard": 30000}]);

@@ -9,7 +9,7 @@
 use super::mounts::MountOptions;
 use super::paths::{fd_path, mkdir_all, open_in_root};
 use rustix::fs::OFlags;
-use rustix::mount::{mount_bind_recursive, mount_remount, MountFlags};
+use rustix::mount::{mount_bind_recursive, MountFlags};
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
@@ -152,11 +152,6 @@ pub fn mount_cgroup(
             })
         };
         res.map_err(|e| format!("mounting {} hierarchy: {e}", name.to_string_lossy()))?;
-    }
-    if flags.contains(MountFlags::RDONLY) {
-        let m = open_in_root(root, dest, OFlags::PATH).map_err(|e| e.to_string())?;
-        mount_remount(fd_path(&m), flags, "mode=755")
-            .map_err(|e| format!("remount read-only: {e}"))?;
     }
     Ok(())
 }

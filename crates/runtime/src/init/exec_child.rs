@@ -22,7 +22,7 @@ pub struct ExecChildArgs {
 /// Entry point of the exec child. Never returns.
 pub fn run(mut a: ExecChildArgs) -> ! {
     let err = match setup(&mut a) {
-        Ok((plan, filter)) => match process::switch_identity(&a.process, filter.as_ref(), true) {
+        Ok((plan, filter)) => match process::load_seccomp_late(&a.process, filter.as_ref()) {
             Err(e) => e,
             Ok(()) => match super::prepare_exec_fds(a.preserve_fds) {
                 Err(e) => Error::Init(format!("preparing file descriptors: {e}")),
@@ -88,6 +88,8 @@ fn setup(
         Some(s) => Some(super::seccomp::build(s)?),
         None => None,
     };
+    // As for the init: what fails here fails `exec` itself, with the reason.
+    process::switch_identity(&a.process, filter.as_ref(), true)?;
     a.chan
         .send(&Msg::Ready)
         .map_err(|e| Error::Init(format!("writing to runtime: {e}")))?;

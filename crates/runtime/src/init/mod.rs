@@ -253,6 +253,8 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         Some(s) => Some(seccomp::build(s)?),
         None => None,
     };
+    // Drop to the process's identity now, so that what fails here fails `create`.
+    process::switch_identity(process, seccomp.as_ref(), true)?;
     crate::trace::mark("init: ready");
     a.chan
         .send(&Msg::Ready)
@@ -315,8 +317,7 @@ fn exec(a: &InitArgs, p: Prepared) -> Error {
     let Some(process) = a.spec.process().as_ref() else {
         return Error::Config("process: must be set".into());
     };
-    let setgroups_ok = true;
-    if let Err(e) = process::switch_identity(process, p.seccomp.as_ref(), setgroups_ok) {
+    if let Err(e) = process::load_seccomp_late(process, p.seccomp.as_ref()) {
         return e;
     }
     if let Err(e) = prepare_exec_fds(a.preserve_fds) {

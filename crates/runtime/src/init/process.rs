@@ -109,6 +109,10 @@ pub fn plan(p: &Process) -> Result<ExecPlan> {
                 "exec: {arg0:?}: stat {arg0}: no such file or directory"
             )));
         }
+        // runc's wording; Docker and podman map "permission denied" to exit status 126.
+        if !is_executable(&p) {
+            return Err(Error::Init(format!("exec: {arg0:?}: permission denied")));
+        }
         p
     } else {
         path_var
@@ -157,9 +161,10 @@ fn caps_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Init(format!("process.capabilities: {what}: {e}"))
 }
 
-/// Switches to the process's user and capability sets, sets no_new_privs and loads seccomp
-/// (before dropping privileges when no_new_privs is off, since loading then needs
-/// CAP_SYS_ADMIN; as late as possible otherwise).
+/// Switches to the process's user and capability sets and sets no_new_privs; loads seccomp now
+/// when no_new_privs is off (loading then needs CAP_SYS_ADMIN, which is about to go), else
+/// [`load_seccomp_late`] does it. The init calls this before it reports Ready, so a failure
+/// (capabilities this host cannot grant, say) fails `create`, as with runc.
 pub fn switch_identity(
     p: &Process,
     seccomp: Option<&ScmpFilterContext>,
@@ -239,10 +244,16 @@ pub fn switch_identity(
     if nnp {
         rustix::thread::set_no_new_privs(true)
             .map_err(|e| Error::Init(format!("process.noNewPrivileges: {e}")))?;
-        if let Some(f) = seccomp {
-            f.load()
-                .map_err(|e| Error::Init(format!("linux.seccomp: loading the filter: {e}")))?;
-        }
+    }
+    Ok(())
+}
+
+/// With no_new_privileges the filter needs no privilege to load, so it is loaded as late as
+/// possible, right before exec (runc's order): nothing after it can trip over it.
+pub fn load_seccomp_late(p: &Process, seccomp: Option<&ScmpFilterContext>) -> Result<()> {
+    if let (Some(f), true) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
+        f.load()
+            .map_err(|e| Error::Init(format!("linux.seccomp: loading the filter: {e}")))?;
     }
     Ok(())
 }

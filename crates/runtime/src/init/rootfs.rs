@@ -73,6 +73,7 @@ pub fn prepare(ctx: &Ctx<'_>, before_cgroup: &mut dyn FnMut() -> Result<()>) -> 
         mkdir_all(root.as_fd(), p.cwd())
             .map_err(|e| err(format!("process.cwd: creating {}", p.cwd().display()), e))?;
     }
+    crate::trace::mark("init: config mounts done");
     if !dev_bound {
         super::devices::setup(root.as_fd(), ctx.spec, ctx.userns)?;
     }

@@ -1022,3 +1022,86 @@ fn cgroup_v2_device_filter_is_enforced_on_the_unified_hierarchy() {
         "cgroup removed"
     );
 }
+
+#[test]
+fn config_fields_apply_inside_the_container() {
+    if !ready()
+        || !require(
+            berth_e2e::which("ip").is_some(),
+            "iproute2 (ip) is not installed",
+        )
+    {
+        return;
+    }
+    let r = Runc::new();
+    let host_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(host_dir.path().join("hello"), "from-host").expect("write");
+    let netns = unique_id("berth-e2e-netns");
+    let added = std::process::Command::new("ip")
+        .args(["netns", "add", &netns])
+        .status()
+        .expect("ip netns add");
+    assert!(added.success());
+    let ns_path = format!("/var/run/netns/{netns}");
+    let ns_ino =
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&ns_path).expect("netns file"));
+    let script = "cat /data/hello; echo; touch /data/x 2>&1; cat /proc/sys/net/ipv4/ip_forward; \
+                  cat /proc/sys/kernel/domainname; cat /proc/self/oom_score_adj; uname -m; \
+                  ls -l /dev/fuse | cut -c1; readlink /proc/self/ns/net; cut -d. -f1 /proc/uptime; \
+                  readlink /dev/fd; readlink /dev/ptmx";
+    let mut c = config(&["sh", "-c", script]);
+    c["mounts"].as_array_mut().expect("mounts").push(json!({
+        "destination": "/data", "type": "bind", "source": host_dir.path(), "options": ["rbind", "ro", "rprivate"]
+    }));
+    c["domainname"] = json!("example.org");
+    c["process"]["oomScoreAdj"] = json!(500);
+    c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    c["linux"]["personality"] = json!({"domain": "LINUX32"});
+    c["linux"]["devices"] =
+        json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}]);
+    let ns = c["linux"]["namespaces"].as_array_mut().expect("ns");
+    ns.retain(|n| n["type"] != "network");
+    ns.push(json!({"type": "network", "path": ns_path}));
+    ns.push(json!({"type": "time"}));
+    c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 31_536_000, "nanosecs": 0}});
+    let b = Bundle::new(&c);
+    let id = unique_id("fields");
+    let o = r.run(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.path().to_str().expect("utf8"),
+        &id,
+    ]);
+    let out = stdout(&o);
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "delete", &netns])
+        .status();
+    assert!(o.status.success(), "{}\n{out}", stderr(&o));
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "from-host", "bind mount: {out}");
+    assert!(l[1].contains("Read-only file system"), "ro bind: {out}");
+    assert_eq!(l[2], "1", "sysctl in the joined network namespace: {out}");
+    assert_eq!(l[3], "example.org", "domainname: {out}");
+    assert_eq!(l[4], "500", "oomScoreAdj: {out}");
+    assert!(
+        matches!(l[5], "i686" | "i386"),
+        "personality LINUX32: {out}"
+    );
+    assert_eq!(l[6], "c", "linux.devices creates the node: {out}");
+    assert_eq!(
+        l[7],
+        format!("net:[{ns_ino}]"),
+        "joined the network namespace by path: {out}"
+    );
+    assert!(
+        l[8].parse::<u64>().expect("uptime") >= 31_536_000,
+        "time namespace boottime offset: {out}"
+    );
+    assert_eq!(
+        &l[9..11],
+        ["/proc/self/fd", "pts/ptmx"],
+        "/dev symlinks: {out}"
+    );
+    assert_nothing_left(&r, &id, b.path());
+}

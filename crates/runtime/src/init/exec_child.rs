@@ -61,27 +61,8 @@ fn setup(
     a.join.clear();
     rustix::process::chdir(a.process.cwd())
         .map_err(|e| Error::Init(format!("cwd: chdir {}: {e}", a.process.cwd().display())))?;
-    if a.process.terminal().unwrap_or(false) {
-        let size = a
-            .process
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        let master = terminal::setup(size, false)?;
-        match std::mem::replace(&mut a.console, ConsoleTarget::None) {
-            ConsoleTarget::Socket(sock) => {
-                crate::channel::send_fd_to_socket(sock.as_fd(), "/dev/ptmx", master.as_fd())
-                    .map_err(|e| {
-                        Error::Init(format!("sending the pty master to --console-socket: {e}"))
-                    })?
-            }
-            ConsoleTarget::Parent => a
-                .chan
-                .send_with_fd(&Msg::ConsoleMaster, Some(master.as_fd()))
-                .map_err(|e| Error::Init(format!("sending the pty master to the runtime: {e}")))?,
-            ConsoleTarget::None => {}
-        }
-    }
+    let console = std::mem::replace(&mut a.console, ConsoleTarget::None);
+    terminal::attach(&a.process, console, &a.chan, false)?;
     process::set_rlimits(&a.process)?;
     let plan = process::plan(&a.process)?;
     let filter = match &a.seccomp {

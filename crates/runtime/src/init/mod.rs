@@ -198,26 +198,8 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         rustix::process::chroot(&a.rootfs)
             .map_err(|e| Error::Init(format!("chroot {}: {e}", a.rootfs.display())))?;
     }
-    if process.terminal().unwrap_or(false) {
-        let size = process
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        let master = terminal::setup(size, true)?;
-        match std::mem::replace(&mut a.console, ConsoleTarget::None) {
-            ConsoleTarget::Socket(sock) => {
-                crate::channel::send_fd_to_socket(sock.as_fd(), "/dev/ptmx", master.as_fd())
-                    .map_err(|e| {
-                        Error::Init(format!("sending the pty master to --console-socket: {e}"))
-                    })?
-            }
-            ConsoleTarget::Parent => a
-                .chan
-                .send_with_fd(&Msg::ConsoleMaster, Some(master.as_fd()))
-                .map_err(|e| Error::Init(format!("sending the pty master to the runtime: {e}")))?,
-            ConsoleTarget::None => {}
-        }
-    }
+    let console = std::mem::replace(&mut a.console, ConsoleTarget::None);
+    terminal::attach(process, console, &a.chan, true)?;
     for (k, v) in spec
         .linux()
         .as_ref()

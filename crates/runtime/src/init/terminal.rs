@@ -53,6 +53,36 @@ pub fn setup(size: Option<(u16, u16)>, bind_console: bool) -> Result<OwnedFd> {
     Ok(master)
 }
 
+/// With process.terminal set: makes the pty (see [`setup`]) and hands the master to `console`
+/// (the --console-socket, or the runtime over `chan`). `bind_console` binds the slave on
+/// /dev/console (the init does; `exec` does not).
+pub fn attach(
+    process: &oci_spec::runtime::Process,
+    console: super::ConsoleTarget,
+    chan: &crate::channel::Channel,
+    bind_console: bool,
+) -> Result<()> {
+    if !process.terminal().unwrap_or(false) {
+        return Ok(());
+    }
+    let size = process
+        .console_size()
+        .as_ref()
+        .map(|b| (b.height() as u16, b.width() as u16));
+    let master = setup(size, bind_console)?;
+    match console {
+        super::ConsoleTarget::Socket(sock) => {
+            crate::channel::send_fd_to_socket(sock.as_fd(), "/dev/ptmx", master.as_fd()).map_err(
+                |e| Error::Init(format!("sending the pty master to --console-socket: {e}")),
+            )
+        }
+        super::ConsoleTarget::Parent => chan
+            .send_with_fd(&crate::channel::Msg::ConsoleMaster, Some(master.as_fd()))
+            .map_err(|e| Error::Init(format!("sending the pty master to the runtime: {e}"))),
+        super::ConsoleTarget::None => Ok(()),
+    }
+}
+
 /// Places `fd` on 0, 1 and 2.
 pub fn make_stdio(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     for n in 0..3 {

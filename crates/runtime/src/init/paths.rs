@@ -8,6 +8,7 @@
 use rustix::fs::{mkdirat, openat, openat2, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 fn resolve_flags() -> ResolveFlags {
@@ -49,16 +50,39 @@ fn strip_root(p: &Path) -> PathBuf {
 /// Creates every missing directory of `rel` inside `root` (mode 0755) and returns an O_PATH fd
 /// of the final directory.
 pub fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> rustix::io::Result<OwnedFd> {
+    mkdir_all_depth(root, rel, 0)
+}
+
+/// Symlinks followed while creating one path, as the kernel's own limit (ELOOP past it).
+const MAX_LINKS: u32 = 40;
+
+fn mkdir_all_depth(root: BorrowedFd<'_>, rel: &Path, links: u32) -> rustix::io::Result<OwnedFd> {
     let rel = strip_root(rel);
     let mut prefix = PathBuf::new();
     let mut cur = open_in_root(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)?;
     for comp in rel.components() {
+        let parent = prefix.clone();
         prefix.push(comp);
         cur = match open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => {
                 match mkdirat(&cur, comp.as_os_str(), Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
+                    Ok(()) => {}
+                    // A dangling symlink: create its target, re-rooted like every lookup here
+                    // (an absolute target lands inside the root, `..` stops at the root).
+                    Err(Errno::EXIST) => {
+                        if links >= MAX_LINKS {
+                            return Err(Errno::LOOP);
+                        }
+                        let target = rustix::fs::readlinkat(&cur, comp.as_os_str(), Vec::new())?;
+                        let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
+                        let full = if target.is_absolute() {
+                            target
+                        } else {
+                            parent.join(target)
+                        };
+                        mkdir_all_depth(root, &full, links + 1)?;
+                    }
                     Err(e) => return Err(e),
                 }
                 open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)?

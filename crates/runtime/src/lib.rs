@@ -21,6 +21,7 @@ pub mod features;
 pub mod hooks;
 mod init;
 mod namespaces;
+mod passwd;
 pub mod selfexe;
 pub mod spec_default;
 pub mod state;

@@ -75,14 +75,6 @@ pub fn set_oom_score_adj(p: &Process) -> Result<()> {
     Ok(())
 }
 
-fn home_of(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
-    })
-}
-
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -126,7 +118,9 @@ pub fn plan(p: &Process) -> Result<ExecPlan> {
             })?
     };
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let home = home_of(p.user().uid()).unwrap_or_else(|| "/".into());
+        let home = crate::passwd::by_uid(p.user().uid())
+            .map(|e| e.home)
+            .unwrap_or_else(|| "/".into());
         env.push(format!("HOME={home}"));
     }
     Ok(ExecPlan {

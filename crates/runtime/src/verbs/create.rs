@@ -312,15 +312,7 @@ fn connect(path: &Path) -> Result<OwnedFd> {
 
 fn owner_name() -> String {
     let uid = rustix::process::getuid().as_raw();
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
-            })
-        })
-        .unwrap_or_else(|| uid.to_string())
+    crate::passwd::by_uid(uid).map_or_else(|| uid.to_string(), |e| e.name)
 }
 
 fn warn_lsm(p: &oci_spec::runtime::Process) {

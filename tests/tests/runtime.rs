@@ -142,13 +142,18 @@ fn isolation_pid_hostname_mounts() {
         return;
     }
     let r = Runc::new();
-    let b = Bundle::new(&config(&["sh", "-c", "echo pid=$$; hostname; cut -d' ' -f5 /proc/self/mountinfo | tr '\\n' ' '; echo; ls /proc | grep -c '^[0-9]'"]));
+    let b = Bundle::new(&config(&["sh", "-c", "echo pid=$$; hostname; ip -o link show lo | grep -c LOWER_UP; cut -d' ' -f5 /proc/self/mountinfo | tr '\\n' ' '; echo; ls /proc | grep -c '^[0-9]'"]));
     let id = unique_id("iso");
     let (code, out, err) = r.run_bundle(&b, &id);
     assert_eq!(code, 0, "stderr: {err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "pid=1", "{out}");
     assert_eq!(lines[1], "berth", "{out}");
+    assert_eq!(
+        lines[2], "1",
+        "lo is up in the new network namespace: {out}"
+    );
+    let lines = &lines[1..];
     let points: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!(points[0], "/", "{out}");
     assert!(

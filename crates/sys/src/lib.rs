@@ -10,11 +10,13 @@
 //! - [`fd`]: fd hygiene before exec (close_range with CLOEXEC)
 //! - [`keyring`]: a fresh session keyring per container
 //! - [`mount`](mod@mount): mount_setattr (read-only detached mounts for the runtime binary)
+//! - [`net`]: bring up the loopback interface of a new network namespace
 //! - [`bpf`]: BPF program load/attach for the cgroup v2 device controller
 
 pub mod bpf;
 pub mod fd;
 pub mod keyring;
 pub mod mount;
+pub mod net;
 pub mod process;
 pub mod signal;

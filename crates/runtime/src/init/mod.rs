@@ -163,6 +163,12 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         rustix::system::setdomainname(d.as_bytes())
             .map_err(|e| Error::Init(format!("domainname: {e}")))?;
     }
+    if a.is_new(LinuxNamespaceType::Network) {
+        // As runc and crun: a new network namespace gets a working 127.0.0.1.
+        berth_sys::net::loopback_up().map_err(|e| {
+            Error::Init(format!("bringing up lo in the new network namespace: {e}"))
+        })?;
+    }
     let mountns = a.is_new(LinuxNamespaceType::Mount);
     if mountns {
         let chan = &a.chan;

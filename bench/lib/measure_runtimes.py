@@ -103,6 +103,7 @@ def main():
     ap.add_argument("--headline", default="netns", help="variant of the last line")
     ap.add_argument("--rss-runs", type=int, default=3)
     ap.add_argument("--gnu-time", default="/usr/bin/time")
+    ap.add_argument("--state-dir", default=None, help="where the runtimes' --root dirs go")
     a = ap.parse_args()
 
     bundles = dict(b.split("=", 1) for b in a.bundle)
@@ -114,7 +115,7 @@ def main():
     subjects = []
     for spec in a.runtime:
         name, path = spec.split("=", 1)
-        root = os.path.join(a.work, f"root-{name}")
+        root = os.path.join(a.state_dir or a.work, f"root-{name}")
         for variant, bundle in bundles.items():
 
             def argv_fn(i, path=path, root=root, bundle=bundle, name=name, variant=variant):

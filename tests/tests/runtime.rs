@@ -828,6 +828,19 @@ fn hooks_run_in_order_with_state_on_stdin() {
     assert_ne!(code, 0);
     assert!(err.contains("createRuntime hook /bin/false"), "{err}");
     assert_nothing_left(&r, &id, b.path());
+    // A hook past its timeout is killed and fails create.
+    c["hooks"] =
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    b.write_config(&c);
+    let started = std::time::Instant::now();
+    let (code, _, err) = r.run_bundle(&b, &id);
+    assert_ne!(code, 0);
+    assert!(err.contains("timed out after 1s"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the hook was not killed"
+    );
+    assert_nothing_left(&r, &id, b.path());
 }
 
 #[test]
@@ -1109,4 +1122,58 @@ fn config_fields_apply_inside_the_container() {
         "/dev symlinks: {out}"
     );
     assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn kill_all_signals_every_process_of_the_container() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["sh", "-c", "sleep 60 & sleep 60 & wait"]);
+    // In the host's pid namespace, killing the init alone would leave the sleeps behind.
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("ns")
+        .retain(|n| n["type"] != "pid");
+    c["mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .retain(|m| m["type"] != "proc");
+    let b = Bundle::new(&c);
+    let id = unique_id("killall");
+    r.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.path().to_str().expect("utf8"),
+        &id,
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut pids: Vec<i64> = Vec::new();
+    while pids.len() < 3 && std::time::Instant::now() < deadline {
+        pids = serde_json::from_str(&r.ok(&["ps", "--format", "json", &id])).expect("ps json");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(pids.len(), 3, "init and two sleeps: {pids:?}");
+    r.ok(&["kill", "--all", &id, "KILL"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pids.iter().any(|p| berth_runtime_alive(*p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !pids.iter().any(|p| berth_runtime_alive(*p)),
+        "every process got SIGKILL"
+    );
+    r.ok(&["delete", &id]);
+    assert_nothing_left(&r, &id, b.path());
+}
+
+/// Alive and not a zombie.
+fn berth_runtime_alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
 }

@@ -5,8 +5,8 @@
 //! call is sound. Callers get safe functions with typed errors (`std::io::Error` from errno).
 //!
 //! Modules are split by concept so a reader can find a syscall by its name:
-//! - [`process`]: clone3, fork, exec, wait, personality
-//! - [`signal`]: signal masks and synchronous signal waiting (for `run`'s signal forwarding)
+//! - [`process`]: clone3, exec, setns/unshare, setgroups, personality
+//! - [`signal`]: signal masks and signalfd (for `run`'s signal forwarding)
 //! - [`fd`]: fd hygiene before exec (close_range with CLOEXEC)
 //! - [`keyring`]: a fresh session keyring per container
 //! - [`mount`](mod@mount): mount_setattr (read-only detached mounts for the runtime binary)

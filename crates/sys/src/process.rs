@@ -87,11 +87,6 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> 
     }
 }
 
-/// Plain `fork(2)` (as clone3 with no flags).
-pub fn fork() -> io::Result<Forked> {
-    clone3(0, None)
-}
-
 fn to_ptrs(items: &[CString]) -> Vec<*const libc::c_char> {
     items
         .iter()
@@ -196,7 +191,7 @@ mod tests {
     fn fork_refuses_in_threaded_process() {
         // The test harness runs tests on threads, so the process has at least two threads.
         let _t = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)));
-        let err = fork().expect_err("must refuse");
+        let err = clone3(0, None).expect_err("must refuse");
         assert!(err.to_string().contains("threads"), "{err}");
     }
 }

@@ -2,7 +2,6 @@
 //! that none (SIGCHLD above all) can be lost, then forwards them from a sigtimedwait loop.
 
 use std::io;
-use std::time::Duration;
 
 /// A set of signals.
 #[derive(Clone, Copy)]
@@ -66,38 +65,13 @@ pub fn set_mask(set: &SigSet) -> io::Result<SigSet> {
     sigprocmask(libc::SIG_SETMASK, set)
 }
 
-/// A signal received by [`wait`].
+/// A signal read from a [`signalfd`].
 #[derive(Debug, Clone, Copy)]
 pub struct Received {
     /// The signal number.
     pub signo: i32,
     /// The sender's pid (for SIGCHLD, the child that changed state).
     pub pid: i32,
-}
-
-/// Waits up to `timeout` for one of the (blocked) signals in `set`; `None` on timeout.
-pub fn wait(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<Received>> {
-    // SAFETY: siginfo_t is plain data; zeroed is a valid initial value for an out-parameter.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let ts = timeout.map(|d| libc::timespec {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: set, info and ts (when given) are valid for the duration of the call.
-    let ret = unsafe { libc::sigtimedwait(&set.0, &mut info, ts_ptr) };
-    if ret == -1 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
-            _ => Err(err),
-        };
-    }
-    // SAFETY: for signals delivered by kill/sigqueue and SIGCHLD the kernel fills si_pid.
-    let pid = unsafe { info.si_pid() };
-    Ok(Some(Received { signo: ret, pid }))
 }
 
 /// A signalfd that receives the (blocked) signals in `set`, so signals can be waited on with

@@ -1177,3 +1177,31 @@ fn berth_runtime_alive(pid: i64) -> bool {
             .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
     })
 }
+
+#[test]
+fn relative_pid_file_is_relative_to_the_callers_directory() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["true"]));
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let id = unique_id("pidfile");
+    let mut c = r.cmd();
+    c.current_dir(cwd.path()).args([
+        "create",
+        "--bundle",
+        b.path().to_str().expect("utf8"),
+        "--pid-file",
+        "init.pid",
+        &id,
+    ]);
+    let o = output_via_files(&mut c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pid = std::fs::read_to_string(cwd.path().join("init.pid"))
+        .expect("pid file in the caller's directory");
+    assert_eq!(pid, r.state(&id)["pid"].to_string());
+    assert!(!b.path().join("init.pid").exists());
+    r.ok(&["delete", &id]);
+    assert_nothing_left(&r, &id, b.path());
+}

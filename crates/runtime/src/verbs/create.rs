@@ -61,6 +61,8 @@ impl Runtime {
                 "--systemd-cgroup is not supported yet: omit it to use cgroupfs paths".into(),
             ));
         }
+        // Relative to where we were called from (runc's rule), not to the bundle we chdir into.
+        let pid_file = opts.pid_file.as_deref().map(absolute);
         let bundle = config::load(&opts.bundle)?;
         crate::trace::mark("config loaded");
         let spec = &bundle.spec;
@@ -289,8 +291,8 @@ impl Runtime {
             }
         }
         crate::trace::mark("state saved");
-        if let Some(p) = &opts.pid_file {
-            state::write_atomic(&absolute(p), pid.to_string().as_bytes())?;
+        if let Some(p) = &pid_file {
+            state::write_atomic(p, pid.to_string().as_bytes())?;
         }
         guard.disarm();
         Ok(Spawned {

@@ -1066,10 +1066,14 @@ fn config_fields_apply_inside_the_container() {
     let script = "cat /data/hello; echo; touch /data/x 2>&1; cat /proc/sys/net/ipv4/ip_forward; \
                   cat /proc/sys/kernel/domainname; cat /proc/self/oom_score_adj; uname -m; \
                   ls -l /dev/fuse | cut -c1; readlink /proc/self/ns/net; cut -d. -f1 /proc/uptime; \
-                  readlink /dev/fd; readlink /dev/ptmx";
+                  readlink /dev/fd; readlink /dev/ptmx; \
+                  grep -c '^root:' /etc/passwd; echo new > /etc/added && stat -f -c %T /etc";
     let mut c = config(&["sh", "-c", script]);
     c["mounts"].as_array_mut().expect("mounts").push(json!({
         "destination": "/data", "type": "bind", "source": host_dir.path(), "options": ["rbind", "ro", "rprivate"]
+    }));
+    c["mounts"].as_array_mut().expect("mounts").push(json!({
+        "destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]
     }));
     c["domainname"] = json!("example.org");
     c["process"]["oomScoreAdj"] = json!(500);

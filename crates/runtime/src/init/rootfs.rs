@@ -125,7 +125,11 @@ fn mount_entry(
         .as_deref()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(typ));
-    let res = super::mounts::mount_fs(&source, &fd_path(&target), typ, o.flags, o.data.as_str());
+    let res = if o.tmpcopyup && typ == "tmpfs" {
+        tmpfs_copyup(&fd_path(&target), o)
+    } else {
+        super::mounts::mount_fs(&source, &fd_path(&target), typ, o.flags, o.data.as_str())
+    };
     match res {
         Ok(()) => {}
         // sysfs cannot be mounted in a user namespace that does not own the network namespace:
@@ -141,13 +145,69 @@ fn mount_entry(
         Err(e) => return Err(format!("mount: {e}")),
     }
     drop(target);
-    if o.tmpcopyup && typ == "tmpfs" {
-        return Err("tmpcopyup is not supported yet".into());
-    }
     if !o.propagation.is_empty() {
         let mounted =
             open_in_root(root, dest, OFlags::PATH).map_err(|e| format!("reopening: {e}"))?;
         apply_propagation(&mounted, o)?;
+    }
+    Ok(())
+}
+
+/// runc's `tmpcopyup` (podman's `--tmpfs`): a tmpfs that starts with what the image has at the
+/// mount point. The tmpfs is mounted aside, filled from the still uncovered directory, then
+/// moved over it.
+fn tmpfs_copyup(target: &Path, o: &MountOptions) -> rustix::io::Result<()> {
+    let aside = PathBuf::from(format!("/tmp/.berth-tmpcopyup-{}", std::process::id()));
+    std::fs::create_dir(&aside).map_err(io_errno)?;
+    let res = (|| {
+        super::mounts::mount_fs(
+            Path::new("tmpfs"),
+            &aside,
+            "tmpfs",
+            o.flags,
+            o.data.as_str(),
+        )?;
+        let copied = copy_tree(target, &aside).map_err(io_errno);
+        if copied.is_err() {
+            let _ = unmount(&aside, UnmountFlags::DETACH);
+            return copied;
+        }
+        rustix::mount::mount_move(&aside, target)
+    })();
+    let _ = std::fs::remove_dir(&aside);
+    res
+}
+
+fn io_errno(e: std::io::Error) -> rustix::io::Errno {
+    rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO)
+}
+
+/// Copies a directory tree with modes, ownership and symlinks (not followed).
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+    // `src` is a directory, at the top reached through /proc/self/fd/N: follow that link.
+    let meta = std::fs::metadata(src)?;
+    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    lchown(dst, Some(meta.uid()), Some(meta.gid()))?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        let m = entry.metadata()?;
+        let ft = m.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&to)?;
+            copy_tree(&from, &to)?;
+            continue;
+        }
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(&from, &to)?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+        } else {
+            continue; // devices, fifos and sockets are not copied up (as runc)
+        }
+        lchown(&to, Some(m.uid()), Some(m.gid()))?;
     }
     Ok(())
 }

@@ -1,0 +1,409 @@
+//! berth-monitor end to end: real containers run by berth-runc under the monitor. Each test
+//! uses a private runtime root and checks the exit file, the json-file log and what is left.
+
+use berth_e2e::{bin, default_config, is_root, require, stderr, unique_id, Bundle};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Upper bound for anything the tests wait for (a container start, an exit file).
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A private runtime root and a directory for exit and log files; on drop, force-deletes the
+/// containers and kills the monitors it started.
+struct Env {
+    dir: tempfile::TempDir,
+    ids: Vec<String>,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::Builder::new()
+                .prefix("berth-test-monitor-")
+                .tempdir()
+                .expect("tempdir"),
+            ids: Vec::new(),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("runtime-root")
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn runc(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(bin("berth-runc"));
+        c.arg("--root").arg(self.root()).args(args);
+        output_via_files(&mut c)
+    }
+
+    /// Runs berth-monitor for `id`, with the exit file `ID.exit`, the log `ID.log` and the
+    /// monitor's pid in `ID.monitor-pid`.
+    fn monitor(&mut self, bundle: &Path, id: &str, extra: &[&str]) -> Output {
+        self.ids.push(id.to_string());
+        let mut c = Command::new(bin("berth-monitor"));
+        c.arg("--runtime")
+            .arg(bin("berth-runc"))
+            .arg("--runtime-root")
+            .arg(self.root())
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--id")
+            .arg(id)
+            .arg("--exit-file")
+            .arg(self.file(&format!("{id}.exit")))
+            .arg("--log-file")
+            .arg(self.file(&format!("{id}.log")))
+            .arg("--monitor-pid-file")
+            .arg(self.file(&format!("{id}.monitor-pid")))
+            .args(extra);
+        output_via_files(&mut c)
+    }
+
+    fn start(&mut self, bundle: &Path, id: &str, extra: &[&str]) {
+        let o = self.monitor(bundle, id, extra);
+        assert!(o.status.success(), "berth-monitor failed: {}", stderr(&o));
+    }
+
+    /// Polls for the exit file (written atomically, so present means complete).
+    fn wait_exit(&self, id: &str) -> Value {
+        let path = self.file(&format!("{id}.exit"));
+        assert!(
+            poll_until(|| path.exists()),
+            "no exit file for {id} after {PATIENCE:?}"
+        );
+        serde_json::from_slice(&std::fs::read(&path).expect("read exit file"))
+            .expect("exit file is JSON")
+    }
+
+    fn monitor_pid(&self, id: &str) -> u32 {
+        std::fs::read_to_string(self.file(&format!("{id}.monitor-pid")))
+            .expect("monitor pid file")
+            .trim()
+            .parse()
+            .expect("monitor pid")
+    }
+
+    fn log_entries(&self, name: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.file(name))
+            .unwrap_or_else(|e| panic!("read {name}: {e}"))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = self.runc(&["delete", "--force", id]);
+            berth_e2e::kill_pids(&berth_e2e::pids_mentioning(id));
+        }
+    }
+}
+
+/// Stdout/stderr in files: a monitor that wrongly kept pipes open would not hang the test.
+fn output_via_files(c: &mut Command) -> Output {
+    let out = tempfile::tempfile().expect("tempfile");
+    let err = tempfile::tempfile().expect("tempfile");
+    let status = c
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"))
+        .status()
+        .unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.rewind().expect("rewind");
+        f.read_to_end(&mut v).expect("read");
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+/// Polls `cond` every 10 ms for at most [`PATIENCE`].
+fn poll_until(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn ready() -> bool {
+    require(
+        is_root(),
+        "berth-monitor tests need root (namespaces, cgroups, mounts)",
+    ) && require(
+        berth_e2e::busybox().is_some(),
+        "busybox-static is not installed",
+    )
+}
+
+fn config(args: &[&str]) -> Value {
+    let mut c = default_config(args);
+    c["root"]["readonly"] = json!(false);
+    c
+}
+
+/// Every cgroup v1/v2 hierarchy directory named after the container.
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join(id))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, ...
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f[0] != "Z")
+}
+
+#[test]
+fn exit_code_and_both_streams_are_recorded_and_delete_leaves_nothing() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&[
+        "sh",
+        "-c",
+        "echo out; echo err >&2; printf partial; exit 3",
+    ]));
+    let id = unique_id("mon-exit");
+    env.start(b.path(), &id, &[]);
+
+    let exit = env.wait_exit(&id);
+    assert_eq!(exit["exit_code"], 3, "{exit}");
+    assert!(exit["signal"].is_null(), "{exit}");
+    assert!(
+        exit["finished_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{exit}"
+    );
+
+    let entries = env.log_entries(&format!("{id}.log"));
+    let mut got: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            assert!(
+                e["time"].as_str().is_some_and(|t| t.len() == 30),
+                "RFC 3339 with nanoseconds: {e}"
+            );
+            (
+                e["stream"].as_str().expect("stream").to_string(),
+                e["log"].as_str().expect("log").to_string(),
+            )
+        })
+        .collect();
+    // The two pipes are read independently: only the order within a stream is defined.
+    got.sort();
+    let want = [
+        ("stderr", "err\n"),
+        ("stdout", "out\n"),
+        ("stdout", "partial"),
+    ]
+    .map(|(s, l)| (s.to_string(), l.to_string()));
+    assert_eq!(got, want);
+
+    let monitor = env.monitor_pid(&id);
+    assert!(
+        poll_until(|| !alive(monitor)),
+        "the monitor is still there after the container exited"
+    );
+    let o = env.runc(&["delete", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    assert!(!env.root().join(&id).exists(), "state dir left behind");
+    assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "cgroups left");
+    assert!(
+        !env.file(&format!("{id}.exit.init-pid")).exists(),
+        "the monitor's own pid file left behind"
+    );
+}
+
+#[test]
+fn killed_container_reports_128_plus_signal() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&["sleep", "1000"]));
+    let id = unique_id("mon-kill");
+    env.start(b.path(), &id, &[]);
+    let o = env.runc(&["kill", &id, "KILL"]);
+    assert!(o.status.success(), "kill: {}", stderr(&o));
+    let exit = env.wait_exit(&id);
+    assert_eq!(exit["exit_code"], 137, "{exit}");
+    assert_eq!(exit["signal"], 9, "{exit}");
+    let o = env.runc(&["delete", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    assert!(!env.root().join(&id).exists(), "state dir left behind");
+}
+
+#[test]
+fn monitor_is_detached_and_outlives_its_caller() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&[
+        "sh",
+        "-c",
+        "ls /proc/self/fd | tr '\\n' ' '; echo; exec sleep 1000",
+    ]));
+    let id = unique_id("mon-detach");
+    env.start(b.path(), &id, &[]);
+    // The command has returned: its process (the caller's child) is gone, the monitor is not.
+    let monitor = env.monitor_pid(&id);
+    assert!(alive(monitor), "the monitor exited with its caller");
+    let f = stat_fields(monitor).expect("monitor stat");
+    assert_ne!(
+        f[1],
+        std::process::id().to_string(),
+        "monitor is a child of the test"
+    );
+    assert_eq!(f[3], monitor.to_string(), "monitor leads its own session");
+
+    let state: Value = serde_json::from_slice(&env.runc(&["state", &id]).stdout).expect("state");
+    assert_eq!(state["status"], "running", "{state}");
+    let init = state["pid"].as_u64().expect("pid") as u32;
+    let init_stat = stat_fields(init).expect("init stat");
+    assert_eq!(
+        init_stat[1],
+        monitor.to_string(),
+        "the monitor reaps the container's init"
+    );
+
+    // Only stdio crosses into the container (3 is the directory ls reads).
+    let log = env.file(&format!("{id}.log"));
+    assert!(
+        poll_until(|| std::fs::read_to_string(&log).is_ok_and(|s| !s.is_empty())),
+        "no output logged"
+    );
+    let entries = env.log_entries(&format!("{id}.log"));
+    let fds: String = entries.iter().filter_map(|e| e["log"].as_str()).collect();
+    assert_eq!(fds, "0 1 2 3 \n", "descriptors in the container");
+
+    assert!(
+        !env.file(&format!("{id}.exit")).exists(),
+        "exit file before exit"
+    );
+    let o = env.runc(&["kill", &id, "KILL"]);
+    assert!(o.status.success(), "kill: {}", stderr(&o));
+    assert_eq!(env.wait_exit(&id)["exit_code"], 137);
+    assert!(
+        poll_until(|| !alive(monitor)),
+        "monitor outlived its container"
+    );
+}
+
+#[test]
+fn bad_bundle_fails_with_the_runtimes_error_and_leaves_nothing() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&["true"]));
+    std::fs::write(b.path().join("config.json"), "{ not json").expect("write");
+    let id = unique_id("mon-bad");
+    let o = env.monitor(b.path(), &id, &[]);
+    assert!(!o.status.success(), "a bad bundle must fail");
+    let err = stderr(&o);
+    assert!(
+        err.contains("config.json"),
+        "the runtime's error names the file: {err}"
+    );
+    assert!(!env.root().join(&id).exists(), "state dir left behind");
+    assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "cgroups left");
+    for f in ["exit", "log", "monitor-pid", "exit.init-pid"] {
+        assert!(
+            !env.file(&format!("{id}.{f}")).exists(),
+            "{id}.{f} left behind"
+        );
+    }
+    assert!(
+        poll_until(|| berth_e2e::pids_mentioning(&id).is_empty()),
+        "a monitor process is left: {:?}",
+        berth_e2e::pids_mentioning(&id)
+    );
+
+    let missing = env.file("no-such-bundle");
+    let o = env.monitor(&missing, &id, &[]);
+    assert!(!o.status.success(), "a missing bundle must fail");
+    assert!(stderr(&o).contains("no-such-bundle"), "{}", stderr(&o));
+}
+
+#[test]
+fn log_rotates_by_size_like_docker() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&[
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 40 ]; do echo line-$i; i=$((i+1)); done",
+    ]));
+    let id = unique_id("mon-rot");
+    env.start(
+        b.path(),
+        &id,
+        &["--log-max-size", "300", "--log-max-files", "3"],
+    );
+    assert_eq!(env.wait_exit(&id)["exit_code"], 0);
+
+    let name = format!("{id}.log");
+    assert!(
+        !env.file(&format!("{name}.3")).exists(),
+        "more files than --log-max-files"
+    );
+    let mut lines = Vec::new();
+    for f in [format!("{name}.2"), format!("{name}.1"), name.clone()] {
+        let size = std::fs::metadata(env.file(&f)).expect("rotated file").len();
+        assert!(size <= 300, "{f} is {size} bytes, over --log-max-size");
+        for e in env.log_entries(&f) {
+            assert_eq!(e["stream"], "stdout");
+            lines.push(e["log"].as_str().expect("log").to_string());
+        }
+    }
+    // The newest lines are kept, in order, without gaps; the oldest were rotated away.
+    let last = lines.last().expect("some lines").clone();
+    assert_eq!(last, "line-39\n");
+    let first: u32 = lines[0]
+        .trim()
+        .strip_prefix("line-")
+        .and_then(|n| n.parse().ok())
+        .expect("line-N");
+    assert!(first > 0, "nothing was rotated away");
+    let want: Vec<String> = (first..40).map(|i| format!("line-{i}\n")).collect();
+    assert_eq!(lines, want);
+    let o = env.runc(&["delete", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+}

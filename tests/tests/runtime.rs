@@ -1209,3 +1209,69 @@ fn relative_pid_file_is_relative_to_the_callers_directory() {
     r.ok(&["delete", &id]);
     assert_nothing_left(&r, &id, b.path());
 }
+
+#[test]
+fn seccomp_notify_hands_the_listener_fd_to_the_agent() {
+    if !ready() {
+        return;
+    }
+    use std::os::fd::AsFd;
+    let r = Runc::new();
+    let b = Bundle::new(&config(&["true"]));
+    let sock = b.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let mut c = config(&["sh", "-c", "mkdir /tmp/d; echo rc=$?"]);
+    c["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "berth-test",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.write_config(&c);
+    let id = unique_id("notify");
+    let agent = std::thread::spawn(move || {
+        // Bounded: if the runtime never connects, the test fails instead of hanging.
+        listener.set_nonblocking(true).expect("nonblocking");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let conn = loop {
+            match listener.accept() {
+                Ok((c, _)) => break c,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(e) => panic!("the runtime never connected to the agent: {e}"),
+            }
+        };
+        conn.set_nonblocking(false).expect("blocking");
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut anc = rustix::net::RecvAncillaryBuffer::new(&mut space);
+        let got = rustix::net::recvmsg(
+            conn.as_fd(),
+            &mut [std::io::IoSliceMut::new(&mut buf)],
+            &mut anc,
+            rustix::net::RecvFlags::empty(),
+        )
+        .expect("recvmsg");
+        let mut fds = Vec::new();
+        for m in anc.drain() {
+            if let rustix::net::RecvAncillaryMessage::ScmRights(f) = m {
+                fds.extend(f);
+            }
+        }
+        let state: Value = serde_json::from_slice(&buf[..got.bytes]).expect("state json");
+        // Closing the notify fd answers every pending notification with ENOSYS.
+        (state, fds.len())
+    });
+    let (code, out, err) = r.run_bundle(&b, &id);
+    let (state, nfds) = agent.join().expect("agent");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(nfds, 1, "the notify fd arrives as SCM_RIGHTS");
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "berth-test");
+    assert_eq!(state["state"]["id"], id.as_str());
+    assert!(state["pid"].as_i64().is_some_and(|p| p > 0), "{state}");
+    assert_eq!(out, "rc=1", "mkdir was intercepted");
+    assert!(err.contains("Function not implemented"), "{err}");
+    assert_nothing_left(&r, &id, b.path());
+}

@@ -12,6 +12,8 @@ use std::os::fd::{AsFd, OwnedFd};
 pub struct ExecChildArgs {
     pub process: Process,
     pub seccomp: Option<LinuxSeccomp>,
+    /// The container's state, for a seccomp agent.
+    pub state: crate::state::StateOutput,
     pub chan: Channel,
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub console: ConsoleTarget,
@@ -42,15 +44,19 @@ pub fn run(mut a: ExecChildArgs) -> ! {
     berth_sys::process::exit_immediately(127)
 }
 
-fn setup(
-    a: &mut ExecChildArgs,
-) -> Result<(process::ExecPlan, Option<libseccomp::ScmpFilterContext>)> {
+fn setup(a: &mut ExecChildArgs) -> Result<(process::ExecPlan, Option<super::seccomp::Filter>)> {
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     match a.chan.recv() {
         Ok(Some((Msg::Continue, _))) => {}
         Ok(_) => berth_sys::process::exit_immediately(1),
         Err(e) => return Err(Error::Init(format!("reading from runtime: {e}"))),
     }
+    // Built (and its agent connected: listenerPath is a host path) before joining the
+    // container's mount namespace.
+    let filter = match &a.seccomp {
+        Some(s) => Some(super::seccomp::prepare(s, &a.state)?),
+        None => None,
+    };
     for (t, fd) in &a.join {
         if matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
             continue;
@@ -65,10 +71,6 @@ fn setup(
     terminal::attach(&a.process, console, &a.chan, false)?;
     process::set_rlimits(&a.process)?;
     let plan = process::plan(&a.process)?;
-    let filter = match &a.seccomp {
-        Some(s) => Some(super::seccomp::build(s)?),
-        None => None,
-    };
     // As for the init: what fails here fails `exec` itself, with the reason.
     process::switch_identity(&a.process, filter.as_ref(), true)?;
     a.chan

@@ -78,7 +78,7 @@ pub fn run(mut args: InitArgs) -> ! {
 /// Setup result: the exec plan and the (not yet loaded) seccomp filter.
 struct Prepared {
     exec: process::ExecPlan,
-    seccomp: Option<libseccomp::ScmpFilterContext>,
+    seccomp: Option<seccomp::Filter>,
 }
 
 fn wait_for(chan: &Channel, want: &Msg) -> Result<()> {
@@ -198,6 +198,11 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
             &a.hook_state,
         )?;
     }
+    // Built (and its agent connected: listenerPath is a host path) before pivot_root.
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(seccomp::prepare(s, &a.hook_state)?),
+        None => None,
+    };
     if mountns {
         rootfs::pivot(&a.rootfs, a.no_pivot)?;
     } else {
@@ -237,10 +242,6 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         ))
     })?;
     let exec = process::plan(process)?;
-    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(seccomp::build(s)?),
-        None => None,
-    };
     // Drop to the process's identity now, so that what fails here fails `create`.
     process::switch_identity(process, seccomp.as_ref(), true)?;
     crate::trace::mark("init: ready");

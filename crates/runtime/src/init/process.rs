@@ -1,8 +1,8 @@
 //! The last steps before the user's program runs: rlimits, the executable's path, the
 //! environment, then user and groups, capabilities, no_new_privs, seccomp, and exec.
 
+use super::seccomp::Filter;
 use crate::error::{Error, Result};
-use libseccomp::ScmpFilterContext;
 use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -161,13 +161,12 @@ fn caps_err(what: &str, e: impl std::fmt::Display) -> Error {
 /// (capabilities this host cannot grant, say) fails `create`, as with runc.
 pub fn switch_identity(
     p: &Process,
-    seccomp: Option<&ScmpFilterContext>,
+    seccomp: Option<&Filter>,
     setgroups_allowed: bool,
 ) -> Result<()> {
     let nnp = p.no_new_privileges().unwrap_or(false);
     if let (Some(f), false) = (seccomp, nnp) {
-        f.load()
-            .map_err(|e| Error::Init(format!("linux.seccomp: loading the filter: {e}")))?;
+        f.load()?;
     }
     let user = p.user();
     if setgroups_allowed {
@@ -244,10 +243,9 @@ pub fn switch_identity(
 
 /// With no_new_privileges the filter needs no privilege to load, so it is loaded as late as
 /// possible, right before exec (runc's order): nothing after it can trip over it.
-pub fn load_seccomp_late(p: &Process, seccomp: Option<&ScmpFilterContext>) -> Result<()> {
+pub fn load_seccomp_late(p: &Process, seccomp: Option<&Filter>) -> Result<()> {
     if let (Some(f), true) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
-        f.load()
-            .map_err(|e| Error::Init(format!("linux.seccomp: loading the filter: {e}")))?;
+        f.load()?;
     }
     Ok(())
 }

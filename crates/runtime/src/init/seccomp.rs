@@ -2,8 +2,10 @@
 //! flags, per-syscall actions with errnoRet and argument conditions (the full OCI schema).
 //!
 //! Unknown syscall names are skipped, as runc does: profiles name syscalls newer than the
-//! kernel or libseccomp at hand. SCMP_ACT_NOTIFY needs a listener (linux.seccomp.listenerPath)
-//! and is reported as unsupported for now.
+//! kernel or libseccomp at hand. SCMP_ACT_NOTIFY hands the filter's notify fd to the seccomp
+//! agent at linux.seccomp.listenerPath: one connection, the container process state (JSON,
+//! `fds: ["seccompFd"]`, `metadata`, `state`) with the fd as SCM_RIGHTS, then closed. The
+//! socket is connected before pivot_root (it is a host path) and used right after loading.
 
 use crate::error::{Error, Result};
 use libseccomp::{
@@ -31,11 +33,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
         LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(EPERM) as u16),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(Error::Unsupported(
-                "linux.seccomp: SCMP_ACT_NOTIFY is not supported yet".into(),
-            ))
-        }
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -120,6 +118,75 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
         }
     }
     Ok(ctx)
+}
+
+/// A built filter and, when it has notify rules, the connected seccomp agent.
+#[derive(Debug)]
+pub struct Filter {
+    ctx: ScmpFilterContext,
+    agent: Option<(std::os::unix::net::UnixStream, Vec<u8>)>,
+}
+
+fn uses_notify(s: &LinuxSeccomp) -> bool {
+    s.default_action() == LinuxSeccompAction::ScmpActNotify
+        || s.syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify)
+}
+
+/// Builds the filter and connects to the seccomp agent when the filter needs one.
+pub fn prepare(s: &LinuxSeccomp, state: &crate::state::StateOutput) -> Result<Filter> {
+    let ctx = build(s)?;
+    if !uses_notify(s) {
+        return Ok(Filter { ctx, agent: None });
+    }
+    let path = s
+        .listener_path()
+        .as_ref()
+        .ok_or_else(|| bad("listenerPath: SCMP_ACT_NOTIFY needs a seccomp agent socket".into()))?;
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        bad(format!(
+            "listenerPath: connecting to {}: {e}",
+            path.display()
+        ))
+    })?;
+    let message = serde_json::to_vec(&serde_json::json!({
+        "ociVersion": state.oci_version,
+        "fds": ["seccompFd"],
+        "pid": state.pid,
+        "metadata": s.listener_metadata().clone().unwrap_or_default(),
+        "state": state,
+    }))
+    .map_err(|e| bad(format!("encoding the seccomp state: {e}")))?;
+    Ok(Filter {
+        ctx,
+        agent: Some((sock, message)),
+    })
+}
+
+impl Filter {
+    /// Loads the filter into this process and hands the notify fd to the agent, if any.
+    pub fn load(&self) -> Result<()> {
+        self.ctx
+            .load()
+            .map_err(|e| Error::Init(format!("linux.seccomp: loading the filter: {e}")))?;
+        if let Some((sock, message)) = &self.agent {
+            let fd = self
+                .ctx
+                .get_notify_fd()
+                .map_err(|e| Error::Init(format!("linux.seccomp: the notify fd: {e}")))?;
+            berth_sys::net::send_fd_number(std::os::fd::AsFd::as_fd(sock), message, fd).map_err(
+                |e| {
+                    Error::Init(format!(
+                        "linux.seccomp: sending the notify fd to listenerPath: {e}"
+                    ))
+                },
+            )?;
+            // The kernel made the notify fd close-on-exec: it does not reach the container.
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

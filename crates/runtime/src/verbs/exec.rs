@@ -106,6 +106,7 @@ impl Runtime {
                 exec_child::run(ExecChildArgs {
                     process: opts.process.clone(),
                     seccomp,
+                    state: st.output(status),
                     chan: child_chan,
                     join,
                     console,

@@ -113,7 +113,7 @@ fn run(cli: &cli::Cli, log: &mut json_log::JsonLog, reporter: &mut detach::Repor
 }
 
 /// Writes the ready message to the inherited descriptor `fd`, then closes it for good (by
-/// putting /dev/null in its place: this crate has no unsafe to close a descriptor it does not
+/// putting /dev/null in its place: outside berth-sys nothing may close a descriptor it does not
 /// own), so a reader sees EOF.
 fn tell_ready(fd: i32, container_pid: i32) {
     let msg =

@@ -221,6 +221,26 @@ fn exit_codes_and_signals_are_reported() {
         child.wait_with_output().expect("wait").status.code(),
         Some(137)
     );
+    // Real-time signals by number (Docker stops systemd containers with SIGRTMIN+3 = 37).
+    b.write_config(&config(&[
+        "sh",
+        "-c",
+        "trap 'exit 9' 37; echo ready > /ready; sleep 30 & wait",
+    ]));
+    let mut run = r.cmd();
+    run.args(["run", "--bundle", b.path().to_str().expect("utf8"), &id]);
+    let child = run
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    wait_ready();
+    r.ok(&["kill", &id, "37"]);
+    assert_eq!(
+        child.wait_with_output().expect("wait").status.code(),
+        Some(9)
+    );
     assert_nothing_left(&r, &id, b.path());
 }
 

@@ -98,6 +98,36 @@ pub fn decode_signalfd(buf: &[u8; 128]) -> Received {
     }
 }
 
+/// kill(2) with a raw signal number: real-time signals included (systemd in a container stops on
+/// SIGRTMIN+3, which Docker sends by number).
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, sig) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// pidfd_send_signal(2) with a raw signal number (immune to pid reuse).
+pub fn pidfd_send(pidfd: std::os::fd::BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a NULL siginfo asks the kernel to fill it as kill(2) would; the fd is borrowed for
+    // the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Resets `sig` to its default disposition. The Rust runtime ignores SIGPIPE at start-up, and an
 /// ignored signal stays ignored across exec, so the container's init must undo it.
 pub fn reset_default(sig: i32) -> io::Result<()> {

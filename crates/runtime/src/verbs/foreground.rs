@@ -127,9 +127,7 @@ pub(crate) fn wait(pid_raw: i32, master: Option<OwnedFd>) -> Result<i32> {
                         }
                     }
                     s => {
-                        if let Some(sig) = rustix::process::Signal::from_named_raw(s) {
-                            let _ = rustix::process::kill_process(pid, sig);
-                        }
+                        let _ = berth_sys::signal::kill(pid.as_raw_nonzero().get(), s);
                     }
                 }
             }

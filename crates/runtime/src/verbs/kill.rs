@@ -3,6 +3,7 @@
 use crate::error::{Error, IoContext, Result};
 use crate::state::ContainerState;
 use crate::Runtime;
+use std::os::fd::AsFd;
 
 impl Runtime {
     /// `kill`.
@@ -25,8 +26,9 @@ impl Runtime {
 
 /// Sends `signal` to the container's init.
 pub(crate) fn signal_init(st: &ContainerState, signal: i32) -> Result<()> {
-    let sig = rustix::process::Signal::from_named_raw(signal)
-        .ok_or_else(|| Error::Usage(format!("invalid signal {signal}")))?;
+    if !(1..=64).contains(&signal) {
+        return Err(Error::Usage(format!("invalid signal {signal}")));
+    }
     let pid = rustix::process::Pid::from_raw(st.pid)
         .ok_or_else(|| Error::Usage(format!("bad pid {}", st.pid)))?;
     match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
@@ -36,8 +38,9 @@ pub(crate) fn signal_init(st: &ContainerState, signal: i32) -> Result<()> {
             if !crate::state::process_alive(st.pid, st.init_start_time) {
                 return Ok(());
             }
-            match rustix::process::pidfd_send_signal(&fd, sig) {
-                Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+            match berth_sys::signal::pidfd_send(fd.as_fd(), signal) {
+                Ok(()) => Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
                 Err(e) => Err(e).ctx(|| format!("signalling init of {}", st.id)),
             }
         }
@@ -49,18 +52,17 @@ pub(crate) fn signal_init(st: &ContainerState, signal: i32) -> Result<()> {
 /// Sends `signal` to every process of the container's cgroup. For SIGKILL the cgroup is
 /// frozen first so nothing can fork away, then thawed so the signals are delivered.
 pub(crate) fn signal_all(st: &ContainerState, signal: i32) -> Result<()> {
+    if !(1..=64).contains(&signal) {
+        return Err(Error::Usage(format!("invalid signal {signal}")));
+    }
     let mgr = super::create::cgroup_of(st)?;
     let freeze = signal == libc::SIGKILL;
     if freeze {
         let _ = mgr.freeze();
     }
-    let sig = rustix::process::Signal::from_named_raw(signal)
-        .ok_or_else(|| Error::Usage(format!("invalid signal {signal}")))?;
     let pids = mgr.pids();
     for pid in pids.iter().flatten() {
-        if let Some(p) = rustix::process::Pid::from_raw(*pid) {
-            let _ = rustix::process::kill_process(p, sig);
-        }
+        let _ = berth_sys::signal::kill(*pid, signal);
     }
     if freeze {
         let _ = mgr.thaw();

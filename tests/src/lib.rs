@@ -432,3 +432,57 @@ pub fn unmount_under(dir: &Path) -> Vec<String> {
         .filter(|p| p.starts_with(&prefix))
         .collect()
 }
+
+/// Runs a command with stdout/stderr in files, not pipes: a container init (or a detached
+/// monitor) that inherits them must not keep the test waiting for EOF, as it would with pipes.
+pub fn output_via_files(c: &mut Command) -> Output {
+    let out = tempfile::tempfile().expect("tempfile");
+    let err = tempfile::tempfile().expect("tempfile");
+    let status = c
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"))
+        .status()
+        .unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.rewind().expect("rewind");
+        f.read_to_end(&mut v).expect("read");
+        v
+    };
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+/// The prerequisites of every test that runs a container (root, busybox-static); skips or, in
+/// strict mode, fails with the reason.
+pub fn can_run_containers(what: &str) -> bool {
+    require(
+        is_root(),
+        &format!("{what} need root (namespaces, cgroups, mounts)"),
+    ) && require(busybox().is_some(), "busybox-static is not installed")
+}
+
+/// [`default_config`] with a writable root: many tests write files.
+pub fn writable_config(args: &[&str]) -> Value {
+    let mut c = default_config(args);
+    c["root"]["readonly"] = json!(false);
+    c
+}
+
+/// Every directory named `id` directly under a cgroup hierarchy (what a container leaves if its
+/// cgroup is not removed).
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join(id))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default()
+}

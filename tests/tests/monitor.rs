@@ -1,10 +1,10 @@
 //! berth-monitor end to end: real containers run by berth-runc under the monitor. Each test
 //! uses a private runtime root and checks the exit file, the json-file log and what is left.
 
-use berth_e2e::{bin, default_config, is_root, require, stderr, unique_id, Bundle};
-use serde_json::{json, Value};
+use berth_e2e::{bin, cgroup_dirs, output_via_files, stderr, unique_id, Bundle};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Upper bound for anything the tests wait for (a container start, an exit file).
@@ -107,30 +107,6 @@ impl Drop for Env {
     }
 }
 
-/// Stdout/stderr in files: a monitor that wrongly kept pipes open would not hang the test.
-fn output_via_files(c: &mut Command) -> Output {
-    let out = tempfile::tempfile().expect("tempfile");
-    let err = tempfile::tempfile().expect("tempfile");
-    let status = c
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(err.try_clone().expect("dup"))
-        .status()
-        .unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut v = Vec::new();
-        f.rewind().expect("rewind");
-        f.read_to_end(&mut v).expect("read");
-        v
-    };
-    Output {
-        status,
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
-
 /// Polls `cond` every 10 ms for at most [`PATIENCE`].
 fn poll_until(mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + PATIENCE;
@@ -145,35 +121,15 @@ fn poll_until(mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, ...
 fn ready() -> bool {
-    require(
-        is_root(),
-        "berth-monitor tests need root (namespaces, cgroups, mounts)",
-    ) && require(
-        berth_e2e::busybox().is_some(),
-        "busybox-static is not installed",
-    )
+    berth_e2e::can_run_containers("berth-monitor tests")
 }
 
 fn config(args: &[&str]) -> Value {
-    let mut c = default_config(args);
-    c["root"]["readonly"] = json!(false);
-    c
+    berth_e2e::writable_config(args)
 }
 
-/// Every cgroup v1/v2 hierarchy directory named after the container.
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    std::fs::read_dir("/sys/fs/cgroup")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path().join(id))
-                .filter(|p| p.exists())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, ...
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];

@@ -1,7 +1,7 @@
 //! berth-runc end to end: real containers from a busybox rootfs, real namespaces and cgroups.
 //! Every test checks what it leaves behind (state dirs, cgroups, mounts).
 
-use berth_e2e::{bin, default_config, is_root, require, stderr, stdout, unique_id, Bundle};
+use berth_e2e::{bin, cgroup_dirs, output_via_files, require, stderr, stdout, unique_id, Bundle};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -57,29 +57,6 @@ impl Runc {
     }
 }
 
-fn output_via_files(c: &mut Command) -> Output {
-    let out = tempfile::tempfile().expect("tempfile");
-    let err = tempfile::tempfile().expect("tempfile");
-    let status = c
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(err.try_clone().expect("dup"))
-        .status()
-        .expect("spawn berth-runc");
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut v = Vec::new();
-        f.rewind().expect("rewind");
-        f.read_to_end(&mut v).expect("read");
-        v
-    };
-    Output {
-        status,
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
-
 impl Drop for Runc {
     fn drop(&mut self) {
         let ids = self.run(&["list", "-q"]);
@@ -90,32 +67,11 @@ impl Drop for Runc {
 }
 
 fn ready() -> bool {
-    require(
-        is_root(),
-        "berth-runc tests need root (namespaces, cgroups, mounts)",
-    ) && require(
-        berth_e2e::busybox().is_some(),
-        "busybox-static is not installed",
-    )
+    berth_e2e::can_run_containers("berth-runc tests")
 }
 
 fn config(args: &[&str]) -> Value {
-    let mut c = default_config(args);
-    // A writable root unless a test asks otherwise: several tests write files.
-    c["root"]["readonly"] = json!(false);
-    c
-}
-
-/// Every cgroup v1 hierarchy directory the container would have had.
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    std::fs::read_dir("/sys/fs/cgroup")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path().join(id))
-                .filter(|p| p.exists())
-                .collect()
-        })
-        .unwrap_or_default()
+    berth_e2e::writable_config(args)
 }
 
 fn assert_nothing_left(r: &Runc, id: &str, bundle: &Path) {
@@ -185,14 +141,17 @@ fn exit_codes_and_signals_are_reported() {
         "-c",
         "trap 'exit 5' TERM; echo ready > /ready; sleep 30 & wait",
     ]));
-    let mut run = r.cmd();
-    run.args(["run", "--bundle", b.path().to_str().expect("utf8"), &id]);
-    let child = run
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn run");
+    // `run` in the foreground, in the background of the test.
+    let spawn_run = || {
+        let mut run = r.cmd();
+        run.args(["run", "--bundle", b.path().to_str().expect("utf8"), &id]);
+        run.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn run")
+    };
+    let child = spawn_run();
     let wait_ready = || {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !b.rootfs().join("ready").exists() && std::time::Instant::now() < deadline {
@@ -207,14 +166,7 @@ fn exit_codes_and_signals_are_reported() {
     let status = child.wait_with_output().expect("wait").status;
     assert_eq!(status.code(), Some(5), "SIGTERM forwarded to the container");
     // ... and a container killed by SIGKILL reports 128+9.
-    let mut run = r.cmd();
-    run.args(["run", "--bundle", b.path().to_str().expect("utf8"), &id]);
-    let child = run
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn run");
+    let child = spawn_run();
     wait_ready();
     r.ok(&["kill", &id, "KILL"]);
     assert_eq!(
@@ -227,14 +179,7 @@ fn exit_codes_and_signals_are_reported() {
         "-c",
         "trap 'exit 9' 37; echo ready > /ready; sleep 30 & wait",
     ]));
-    let mut run = r.cmd();
-    run.args(["run", "--bundle", b.path().to_str().expect("utf8"), &id]);
-    let child = run
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn run");
+    let child = spawn_run();
     wait_ready();
     r.ok(&["kill", &id, "37"]);
     assert_eq!(

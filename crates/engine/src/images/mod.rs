@@ -1,0 +1,2 @@
+//! Images through the daemon: pull, push, tag, remove, list, inspect, history, save, load,
+//! import, and registry login.

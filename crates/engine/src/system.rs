@@ -1,0 +1,1 @@
+//! /info, /version and /system/df figures.

@@ -1,0 +1,127 @@
+//! Small shared helpers: ids, time, atomic files, finding sibling binaries.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A new 64-hex-digit id, as Docker's container and exec ids.
+pub fn new_id() -> String {
+    use sha2::Digest;
+    let mut seed = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut seed);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mut h = sha2::Sha256::new();
+    h.update(seed);
+    h.update(now.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Now in RFC 3339 with nanoseconds, UTC (Docker's timestamps).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+/// The zero time Docker shows for "never".
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Parses an RFC 3339 timestamp (as written by [`now_rfc3339`] or the monitor).
+pub fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(s.trim_end_matches('Z'))
+        .ok()
+        .or_else(|| humantime::parse_rfc3339(s).ok())
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp (0 when unparsable).
+pub fn unix_seconds(s: &str) -> i64 {
+    parse_rfc3339(s)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A binary installed next to the running executable, else the bare name for a PATH lookup.
+pub fn sibling_or_path(name: &str) -> PathBuf {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+            // Test binaries live in target/debug/deps; the binaries one level up.
+            if let Some(up) = dir.parent() {
+                let p = up.join(name);
+                if p.is_file() {
+                    return p;
+                }
+            }
+        }
+    }
+    PathBuf::from(name)
+}
+
+/// Docker's name rule: `/?[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphanumeric() => {}
+        _ => return false,
+    }
+    name.len() >= 2 && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_hex() {
+        let a = new_id();
+        let b = new_id();
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn names_follow_docker() {
+        assert!(valid_container_name("web_1.a-b"));
+        assert!(!valid_container_name("a"));
+        assert!(!valid_container_name("_x"));
+        assert!(!valid_container_name("a/b"));
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let now = now_rfc3339();
+        assert!(unix_seconds(&now) > 1_700_000_000, "{now}");
+        assert_eq!(unix_seconds(ZERO_TIME), 0);
+    }
+}

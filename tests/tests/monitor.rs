@@ -363,3 +363,248 @@ fn log_rotates_by_size_like_docker() {
     let o = env.runc(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
 }
+
+// ---- attach, stdin, terminal, exec, log drivers (the daemon's protocol) ----
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+/// Connects to a monitor's socket once it exists.
+fn connect(path: &Path) -> UnixStream {
+    assert!(
+        berth_e2e::wait_for_socket(path, PATIENCE),
+        "no socket at {}",
+        path.display()
+    );
+    let s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+    s.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    s
+}
+
+/// Reads Docker frames until EOF: (stream, payload) per frame.
+fn read_frames(s: &mut UnixStream) -> Vec<(u8, Vec<u8>)> {
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)
+        .expect("read until the monitor closes");
+    split_frames(&all)
+}
+
+fn split_frames(mut all: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while !all.is_empty() {
+        assert!(all.len() >= 8, "truncated frame header: {all:?}");
+        assert!(
+            matches!(all[0], 1 | 2) && all[1..4] == [0, 0, 0],
+            "bad header {:?}",
+            &all[..8]
+        );
+        let len = u32::from_be_bytes([all[4], all[5], all[6], all[7]]) as usize;
+        assert!(all.len() >= 8 + len, "truncated frame");
+        frames.push((all[0], all[8..8 + len].to_vec()));
+        all = &all[8 + len..];
+    }
+    frames
+}
+
+/// The bytes of one stream, frames joined.
+fn stream_of(frames: &[(u8, Vec<u8>)], stream: u8) -> String {
+    let b: Vec<u8> = frames
+        .iter()
+        .filter(|(s, _)| *s == stream)
+        .flat_map(|(_, p)| p.clone())
+        .collect();
+    String::from_utf8_lossy(&b).to_string()
+}
+
+/// Reads frames until the joined output contains `needle`; returns all read so far.
+fn read_until(s: &mut UnixStream, needle: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading attach: {e}"),
+        }
+        // Only whole frames are decoded.
+        let mut whole = 0;
+        while raw.len() >= whole + 8 {
+            let len = u32::from_be_bytes([
+                raw[whole + 4],
+                raw[whole + 5],
+                raw[whole + 6],
+                raw[whole + 7],
+            ]) as usize;
+            if raw.len() < whole + 8 + len {
+                break;
+            }
+            whole += 8 + len;
+        }
+        let text = stream_of(&split_frames(&raw[..whole]), 1);
+        if text.contains(needle) {
+            return text;
+        }
+    }
+    panic!(
+        "{needle:?} never came; got {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+}
+
+impl Env {
+    fn sock(&self, id: &str, what: &str) -> PathBuf {
+        self.file(&format!("{id}.{what}"))
+    }
+
+    /// `berth-monitor exec` for container `id`, run on a thread (with --attach-wait it returns
+    /// only after a client has connected).
+    fn exec_monitor(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: &Value,
+        extra: &[&str],
+    ) -> std::thread::JoinHandle<Output> {
+        let p = self.file(&format!("{exec_id}.process.json"));
+        std::fs::write(&p, serde_json::to_vec(process).expect("json")).expect("process.json");
+        let mut c = Command::new(bin("berth-monitor"));
+        c.arg("exec")
+            .arg("--runtime")
+            .arg(bin("berth-runc"))
+            .arg("--runtime-root")
+            .arg(self.root())
+            .arg("--id")
+            .arg(id)
+            .arg("--process")
+            .arg(&p)
+            .arg("--exit-file")
+            .arg(self.file(&format!("{exec_id}.exit")))
+            .arg("--attach-socket")
+            .arg(self.sock(exec_id, "attach"))
+            .args(extra);
+        std::thread::spawn(move || output_via_files(&mut c))
+    }
+}
+
+fn process(args: &[&str], terminal: bool) -> Value {
+    serde_json::json!({
+        "terminal": terminal,
+        "user": {"uid": 0, "gid": 0},
+        "args": args,
+        "env": ["PATH=/bin", "TERM=xterm"],
+        "cwd": "/"
+    })
+}
+
+fn tty_config(args: &[&str]) -> Value {
+    let mut c = config(args);
+    c["process"]["terminal"] = serde_json::json!(true);
+    c
+}
+
+#[test]
+fn attach_gets_stdout_and_stderr_framed_apart_with_no_start() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&[
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2; exit 4",
+    ]));
+    let id = unique_id("mon-att");
+    let attach = env.sock(&id, "attach");
+    let a = attach.to_str().expect("utf-8").to_string();
+    env.start(b.path(), &id, &["--no-start", "--attach-socket", &a]);
+    // Created, not started: the test starts it once attached, as the daemon does.
+    let state: Value = serde_json::from_slice(&env.runc(&["state", &id]).stdout).expect("state");
+    assert_eq!(state["status"], "created", "{state}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&attach).expect("socket").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "attach socket mode");
+    let mut c = connect(&attach);
+    let o = env.runc(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    let frames = read_frames(&mut c);
+    assert_eq!(stream_of(&frames, 1), "out1\nout2\n");
+    assert_eq!(stream_of(&frames, 2), "err1\n");
+    // EOF came before the exit file; it must follow.
+    assert_eq!(env.wait_exit(&id)["exit_code"], 4);
+    assert!(poll_until(|| !attach.exists()), "attach socket left behind");
+    // Everything was logged too.
+    let mut logged: Vec<String> = env
+        .log_entries(&format!("{id}.log"))
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["stream"].as_str().expect("stream"),
+                e["log"].as_str().expect("log")
+            )
+        })
+        .collect();
+    logged.sort();
+    assert_eq!(logged, ["stderr:err1\n", "stdout:out1\n", "stdout:out2\n"]);
+    let o = env.runc(&["delete", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+}
+
+#[test]
+fn stdin_through_attach_reaches_cat_and_stdin_once_closes_it() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&["cat"]));
+    let id = unique_id("mon-stdin");
+    let attach = env.sock(&id, "attach");
+    let a = attach.to_str().expect("utf-8").to_string();
+    env.start(
+        b.path(),
+        &id,
+        &[
+            "--no-start",
+            "--stdin",
+            "--stdin-once",
+            "--attach-socket",
+            &a,
+        ],
+    );
+    let mut c = connect(&attach);
+    let o = env.runc(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    c.write_all(b"hello\nworld\n").expect("write stdin");
+    // Half-close: this client is done with stdin; with --stdin-once cat sees EOF and exits 0.
+    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let frames = read_frames(&mut c);
+    assert_eq!(stream_of(&frames, 1), "hello\nworld\n");
+    assert_eq!(env.wait_exit(&id)["exit_code"], 0);
+    let o = env.runc(&["delete", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+}
+
+#[test]
+fn two_attach_clients_both_get_the_output() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&["sh", "-c", "echo one; echo two >&2"]));
+    let id = unique_id("mon-two");
+    let attach = env.sock(&id, "attach");
+    let a = attach.to_str().expect("utf-8").to_string();
+    env.start(b.path(), &id, &["--no-start", "--attach-socket", &a]);
+    let mut c1 = connect(&attach);
+    let mut c2 = connect(&attach);
+    let o = env.runc(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    for c in [&mut c1, &mut c2] {
+        let f = read_frames(c);
+        assert_eq!(stream_of(&f, 1), "one\n");
+        assert_eq!(stream_of(&f, 2), "two\n");
+    }
+    assert_eq!(env.wait_exit(&id)["exit_code"], 0);
+}

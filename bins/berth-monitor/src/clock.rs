@@ -1,10 +1,18 @@
-//! RFC 3339 UTC timestamps with nanoseconds, as Docker's json-file log driver writes them.
+//! RFC 3339 UTC timestamps with nanoseconds, as Docker's json-file log driver writes them, and
+//! the epoch nanoseconds of its local driver.
 
 use std::time::SystemTime;
 
 /// Now, as `2006-01-02T15:04:05.999999999Z`.
 pub fn now_rfc3339_nanos() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
+/// Now, as nanoseconds since the epoch (the `local` log format's `time_nano`).
+pub fn now_unix_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Formats seconds and nanoseconds since the epoch (the tests pin Docker's format with it).

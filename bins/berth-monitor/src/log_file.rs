@@ -1,6 +1,10 @@
-//! Docker's json-file log format with its size-based rotation: one
-//! `{"log":...,"stream":...,"time":...}` object per line, `FILE` rotated into `FILE.1` ..
-//! `FILE.(N-1)` so `docker logs`-style readers and log shippers can read Berth's logs unchanged.
+//! The container's log file in one of Docker's two file formats, with Docker's size-based
+//! rotation (`FILE` rotated into `FILE.1` .. `FILE.(N-1)`), so `docker logs`-style readers and
+//! log shippers can read Berth's logs unchanged:
+//! - json-file: one `{"log":...,"stream":...,"time":...}` object per line, the line with its
+//!   `\n`;
+//! - local: protobuf `LogEntry` records framed by their length before and after (see
+//!   [`crate::local_format`]), the line without its `\n` and `partial` set when it had none.
 
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
@@ -11,8 +15,16 @@ use std::path::{Path, PathBuf};
 /// Docker splits lines longer than this into several entries (its buffer size).
 pub const MAX_ENTRY: usize = 16 * 1024;
 
+/// The file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    JsonFile,
+    Local,
+}
+
 /// Writes log entries to a file, rotating it by size.
-pub struct JsonLog {
+pub struct LogFile {
+    format: Format,
     path: PathBuf,
     file: File,
     size: u64,
@@ -32,15 +44,21 @@ fn open_append(path: &Path) -> Result<File> {
         .with_context(|| format!("opening log file {}", path.display()))
 }
 
-impl JsonLog {
+impl LogFile {
     /// Opens (appends to) `path`.
-    pub fn open(path: &Path, max_size: Option<u64>, max_files: u32) -> Result<JsonLog> {
+    pub fn open(
+        path: &Path,
+        format: Format,
+        max_size: Option<u64>,
+        max_files: u32,
+    ) -> Result<LogFile> {
         let file = open_append(path)?;
         let size = file
             .metadata()
             .with_context(|| format!("stat of log file {}", path.display()))?
             .len();
-        Ok(JsonLog {
+        Ok(LogFile {
+            format,
             path: path.to_path_buf(),
             file,
             size,
@@ -51,13 +69,25 @@ impl JsonLog {
 
     /// Writes one entry: `bytes` is a line with its `\n`, or a partial line.
     pub fn write(&mut self, stream: &str, bytes: &[u8]) -> Result<()> {
-        let mut entry = serde_json::to_vec(&serde_json::json!({
-            "log": String::from_utf8_lossy(bytes),
-            "stream": stream,
-            "time": crate::clock::now_rfc3339_nanos(),
-        }))
-        .context("encoding a log entry")?;
-        entry.push(b'\n');
+        let entry = match self.format {
+            Format::JsonFile => {
+                let mut e = serde_json::to_vec(&serde_json::json!({
+                    "log": String::from_utf8_lossy(bytes),
+                    "stream": stream,
+                    "time": crate::clock::now_rfc3339_nanos(),
+                }))
+                .context("encoding a log entry")?;
+                e.push(b'\n');
+                e
+            }
+            Format::Local => {
+                let (line, partial) = match bytes.strip_suffix(b"\n") {
+                    Some(l) => (l, false),
+                    None => (bytes, true),
+                };
+                crate::local_format::record(stream, crate::clock::now_unix_nanos(), line, partial)
+            }
+        };
         if let Some(max) = self.max_size {
             if self.size > 0 && self.size + entry.len() as u64 > max {
                 self.rotate()?;
@@ -116,7 +146,7 @@ impl LineSplitter {
     }
 
     /// Feeds bytes read from the stream, writing every complete entry.
-    pub fn feed(&mut self, data: &[u8], log: &mut JsonLog) -> Result<()> {
+    pub fn feed(&mut self, data: &[u8], log: &mut LogFile) -> Result<()> {
         self.pending.extend_from_slice(data);
         let mut start = 0;
         while let Some(nl) = self.pending[start..].iter().position(|&b| b == b'\n') {
@@ -136,7 +166,7 @@ impl LineSplitter {
     }
 
     /// The stream ended: writes what is left of an unterminated line.
-    pub fn finish(&mut self, log: &mut JsonLog) -> Result<()> {
+    pub fn finish(&mut self, log: &mut LogFile) -> Result<()> {
         if !self.pending.is_empty() {
             log.write(self.stream, &self.pending)?;
             self.pending.clear();
@@ -163,7 +193,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let path = dir.join("split.log");
         let _ = std::fs::remove_file(&path);
-        let mut log = JsonLog::open(&path, None, 1).expect("open");
+        let mut log = LogFile::open(&path, Format::JsonFile, None, 1).expect("open");
         let mut s = LineSplitter::new("stdout");
         s.feed(b"a\nb", &mut log).expect("feed");
         s.feed(b"c\nd", &mut log).expect("feed");

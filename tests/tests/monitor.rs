@@ -608,3 +608,332 @@ fn two_attach_clients_both_get_the_output() {
     }
     assert_eq!(env.wait_exit(&id)["exit_code"], 0);
 }
+
+#[test]
+fn tty_output_comes_through_the_pty_and_resize_changes_stty_size() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&tty_config(&[
+        "sh",
+        "-c",
+        "while true; do stty size; sleep 0.05; done",
+    ]));
+    let id = unique_id("mon-tty");
+    let attach = env.sock(&id, "attach");
+    let ctl = env.sock(&id, "ctl");
+    let (a, c) = (
+        attach.to_str().expect("utf-8").to_string(),
+        ctl.to_str().expect("utf-8").to_string(),
+    );
+    env.start(
+        b.path(),
+        &id,
+        &[
+            "--no-start",
+            "--tty",
+            "--stdin",
+            "--attach-socket",
+            &a,
+            "--ctl-socket",
+            &c,
+        ],
+    );
+    let mut client = connect(&attach);
+    let o = env.runc(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    // A terminal's output is one stream, with the terminal's \r\n. Before any resize the size
+    // is 0x0, which busybox's stty reports as an error: only the change is checked.
+    read_until(&mut client, "\r\n");
+    let mut ctl_client = connect(&ctl);
+    ctl_client
+        .write_all(b"{\"resize\":{\"height\":33,\"width\":111}}\n")
+        .expect("resize");
+    read_until(&mut client, "33 111\r\n");
+    let o = env.runc(&["kill", &id, "KILL"]);
+    assert!(o.status.success(), "kill: {}", stderr(&o));
+    let rest = read_frames(&mut client);
+    assert!(rest.iter().all(|(s, _)| *s == 1), "tty frames are stream 1");
+    assert_eq!(env.wait_exit(&id)["exit_code"], 137);
+    assert!(
+        poll_until(|| !ctl.exists() && !attach.exists()),
+        "sockets left"
+    );
+    let leftover: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("readdir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("console"))
+        .collect();
+    assert!(leftover.is_empty(), "console socket left: {leftover:?}");
+    let logged: String = env
+        .log_entries(&format!("{id}.log"))
+        .iter()
+        .map(|e| e["log"].as_str().expect("log").to_string())
+        .collect();
+    assert!(
+        logged.contains("33 111"),
+        "the tty output is logged: {logged:?}"
+    );
+}
+
+#[test]
+fn exec_with_attach_wait_gets_output_and_exit_code_with_and_without_tty() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&["sleep", "1000"]));
+    let id = unique_id("mon-exec");
+    env.start(b.path(), &id, &[]);
+
+    let ex = format!("{id}-x1");
+    let t = env.exec_monitor(
+        &id,
+        &ex,
+        &process(&["sh", "-c", "echo eo; echo ee >&2; exit 5"], false),
+        &["--attach-wait"],
+    );
+    // The exec has not run yet: the monitor waits for the first client.
+    let mut c = connect(&env.sock(&ex, "attach"));
+    let frames = read_frames(&mut c);
+    let o = t.join().expect("monitor thread");
+    assert!(o.status.success(), "berth-monitor exec: {}", stderr(&o));
+    assert_eq!(stream_of(&frames, 1), "eo\n");
+    assert_eq!(stream_of(&frames, 2), "ee\n");
+    assert_eq!(env.wait_exit(&ex)["exit_code"], 5);
+    assert!(!env.sock(&ex, "attach").exists(), "attach socket left");
+
+    let ex = format!("{id}-x2");
+    let t = env.exec_monitor(
+        &id,
+        &ex,
+        &process(
+            &["sh", "-c", "tty; read line; echo got-$line; exit 2"],
+            true,
+        ),
+        &["--attach-wait", "--tty", "--stdin"],
+    );
+    let mut c = connect(&env.sock(&ex, "attach"));
+    c.write_all(b"abc\n").expect("stdin");
+    let frames = read_frames(&mut c);
+    let o = t.join().expect("monitor thread");
+    assert!(
+        o.status.success(),
+        "berth-monitor exec --tty: {}",
+        stderr(&o)
+    );
+    let out = stream_of(&frames, 1);
+    assert!(out.contains("/dev/pts/"), "a terminal: {out:?}");
+    assert!(
+        out.contains("got-abc\r\n"),
+        "stdin through the pty: {out:?}"
+    );
+    assert!(frames.iter().all(|(s, _)| *s == 1));
+    assert_eq!(env.wait_exit(&ex)["exit_code"], 2);
+
+    let o = env.runc(&["kill", &id, "KILL"]);
+    assert!(o.status.success(), "kill: {}", stderr(&o));
+    assert_eq!(env.wait_exit(&id)["exit_code"], 137);
+}
+
+/// Decodes the records of a `local` log file: (source, time_nano, line, partial).
+fn local_records(mut b: &[u8]) -> Vec<(String, i64, Vec<u8>, bool)> {
+    fn varint(b: &mut &[u8]) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = b[0];
+            *b = &b[1..];
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                break;
+            }
+        }
+        v
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let len = u32::from_be_bytes(b[..4].try_into().expect("4 bytes")) as usize;
+        let (mut m, rest) = b[4..].split_at(len);
+        assert_eq!(&rest[..4], &(len as u32).to_be_bytes(), "trailing length");
+        b = &rest[4..];
+        let mut rec = (String::new(), 0, Vec::new(), false);
+        while !m.is_empty() {
+            let tag = varint(&mut m);
+            match (tag >> 3, tag & 7) {
+                (1 | 3, 2) => {
+                    let n = varint(&mut m) as usize;
+                    let (v, r) = m.split_at(n);
+                    if tag >> 3 == 1 {
+                        rec.0 = String::from_utf8(v.to_vec()).expect("utf-8 source");
+                    } else {
+                        rec.2 = v.to_vec();
+                    }
+                    m = r;
+                }
+                (2, 0) => rec.1 = varint(&mut m) as i64,
+                (4, 0) => rec.3 = varint(&mut m) != 0,
+                other => panic!("unexpected field {other:?}"),
+            }
+        }
+        out.push(rec);
+    }
+    out
+}
+
+#[test]
+fn local_and_none_log_drivers() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    let b = Bundle::new(&config(&["sh", "-c", "echo a; echo b >&2; printf c"]));
+    let id = unique_id("mon-local");
+    env.start(b.path(), &id, &["--log-driver", "local"]);
+    assert_eq!(env.wait_exit(&id)["exit_code"], 0);
+    let recs = local_records(&std::fs::read(env.file(&format!("{id}.log"))).expect("log"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64;
+    assert!(
+        recs.iter()
+            .all(|r| r.1 > now - 60_000_000_000 && r.1 <= now),
+        "time_nano is now: {recs:?}"
+    );
+    let mut got: Vec<(String, String, bool)> = recs
+        .into_iter()
+        .map(|(s, _, l, p)| (s, String::from_utf8(l).expect("utf-8"), p))
+        .collect();
+    got.sort();
+    let want = [
+        ("stderr", "b", false),
+        ("stdout", "a", false),
+        ("stdout", "c", true),
+    ]
+    .map(|(s, l, p)| (s.to_string(), l.to_string(), p));
+    assert_eq!(got, want);
+
+    let id = unique_id("mon-none");
+    env.start(b.path(), &id, &["--log-driver", "none"]);
+    assert_eq!(env.wait_exit(&id)["exit_code"], 0);
+    assert!(
+        !env.file(&format!("{id}.log")).exists(),
+        "--log-driver none wrote a file"
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_stall_the_container() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    // 16 MB: far more than a socket buffer plus the monitor's per-client buffer.
+    let b = Bundle::new(&config(&[
+        "sh",
+        "-c",
+        "head -c 16000000 /dev/zero; echo done >&2",
+    ]));
+    let id = unique_id("mon-slow");
+    let attach = env.sock(&id, "attach");
+    let a = attach.to_str().expect("utf-8").to_string();
+    env.start(
+        b.path(),
+        &id,
+        &["--no-start", "--log-driver", "none", "--attach-socket", &a],
+    );
+    let mut stalled = connect(&attach);
+    let o = env.runc(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    assert_eq!(env.wait_exit(&id)["exit_code"], 0);
+    // The monitor dropped the client rather than wait: it gets less than was written.
+    let mut all = Vec::new();
+    let _ = stalled.read_to_end(&mut all);
+    assert!(
+        all.len() < 16_000_000,
+        "the stalled client got everything ({} bytes)?",
+        all.len()
+    );
+}
+
+#[test]
+fn failures_leave_no_sockets_logs_or_containers() {
+    if !ready() {
+        return;
+    }
+    let mut env = Env::new();
+    // create fails: --tty with a config that has no terminal.
+    let b = Bundle::new(&config(&["true"]));
+    let id = unique_id("mon-fail");
+    let (attach, ctl) = (env.sock(&id, "attach"), env.sock(&id, "ctl"));
+    let (a, c) = (
+        attach.to_str().expect("utf-8").to_string(),
+        ctl.to_str().expect("utf-8").to_string(),
+    );
+    let o = env.monitor(
+        b.path(),
+        &id,
+        &["--tty", "--attach-socket", &a, "--ctl-socket", &c],
+    );
+    assert!(
+        !o.status.success(),
+        "create with --tty and no terminal must fail"
+    );
+    assert!(stderr(&o).contains("create failed"), "{}", stderr(&o));
+    let left = |env: &Env| -> Vec<String> {
+        std::fs::read_dir(env.dir.path())
+            .expect("readdir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n != "runtime-root")
+            .collect()
+    };
+    assert_eq!(left(&env), Vec::<String>::new(), "files left");
+    assert!(!env.root().join(&id).exists(), "state dir left");
+
+    // create succeeds, then writing the monitor pid file fails: the container is deleted.
+    let id = unique_id("mon-fail2");
+    let mut cmd = Command::new(bin("berth-monitor"));
+    cmd.arg("--runtime")
+        .arg(bin("berth-runc"))
+        .arg("--runtime-root")
+        .arg(env.root())
+        .arg("--bundle")
+        .arg(b.path())
+        .arg("--id")
+        .arg(&id)
+        .arg("--exit-file")
+        .arg(env.file(&format!("{id}.exit")))
+        .arg("--log-file")
+        .arg(env.file(&format!("{id}.log")))
+        .arg("--monitor-pid-file")
+        .arg(env.file("no-such-dir/monitor-pid"))
+        .arg("--attach-socket")
+        .arg(env.sock(&id, "attach"));
+    env.ids.push(id.clone());
+    let o = output_via_files(&mut cmd);
+    assert!(!o.status.success(), "an unwritable pid file must fail");
+    assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
+    assert_eq!(left(&env), Vec::<String>::new(), "files left");
+    assert!(
+        !env.root().join(&id).exists(),
+        "the created container was not deleted"
+    );
+    assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "cgroups left");
+
+    // exec into a container that does not exist.
+    let ex = format!("{id}-x");
+    let t = env.exec_monitor("no-such-container", &ex, &process(&["true"], false), &[]);
+    let o = t.join().expect("thread");
+    assert!(!o.status.success(), "exec into nothing must fail");
+    assert!(!env.sock(&ex, "attach").exists(), "attach socket left");
+    assert!(
+        !env.file(&format!("{ex}.exit")).exists(),
+        "exit file written"
+    );
+    assert!(
+        poll_until(|| berth_e2e::pids_mentioning(&id).is_empty()),
+        "a monitor process is left"
+    );
+}

@@ -12,7 +12,7 @@ use crate::runtime::Ends;
 use anyhow::{Context, Result};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
-use rustix::process::{waitpid, Pid, WaitOptions};
+use rustix::process::{wait, Pid, WaitOptions};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
@@ -403,7 +403,9 @@ fn drain_signalfd(fd: &OwnedFd) {
 pub fn reap_all(pid: Pid) -> Option<Ended> {
     let mut found = None;
     loop {
-        match waitpid(None, WaitOptions::NOHANG) {
+        // wait4(-1): `waitpid(None)` would be wait4(0), this process group only, and a process
+        // with a terminal leads its own session.
+        match wait(WaitOptions::NOHANG) {
             Ok(Some((p, status))) => {
                 if p == pid {
                     found = Some((status.exit_status(), status.terminating_signal()));

@@ -8,7 +8,7 @@
 //! (tar -> directory, confined with `openat2(RESOLVE_IN_ROOT)`), [`snapshot`] + [`mount`]
 //! (overlay or copy snapshots keyed by chain ID; `lowerdir+` through `fsconfig`), [`layer`]
 //! (unpack + diffID check + commit), [`registry`] (HTTP API v2 client and auth), [`pull`],
-//! [`push`], [`store`] (image records, inspect, tag, delete, prune, GC), [`create`] and
+//! [`push`] (both report through [`progress`]), [`store`] (image records, inspect, tag, delete, prune, GC), [`create`] and
 //! [`archive`] (local images, docker-archive / OCI layout / rootfs import and export).
 //!
 //! Written by hand, and why:
@@ -35,6 +35,7 @@ pub mod layer;
 pub mod manifest;
 pub mod media;
 pub mod mount;
+pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod reference;

@@ -12,6 +12,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layer::{chain_ids, commit_layer, unpack_layer, Prepared};
 use crate::manifest::{parse_document, Descriptor, Document, Platform};
+use crate::progress::{PullEvent, Reporter};
 use crate::reference::Reference;
 use crate::registry::{Client, Repository};
 use crate::snapshot::Driver;
@@ -30,6 +31,8 @@ pub struct PullOptions {
     pub parallel: usize,
     /// Unpack into snapshots (false: content only, like `skopeo copy`).
     pub unpack: bool,
+    /// Where progress goes.
+    pub progress: Reporter<PullEvent>,
 }
 
 impl Default for PullOptions {
@@ -38,6 +41,7 @@ impl Default for PullOptions {
             platform: None,
             parallel: 3,
             unpack: true,
+            progress: Reporter::none(),
         }
     }
 }
@@ -130,6 +134,10 @@ pub async fn pull(
         });
     }
     let chains = chain_ids(&config.rootfs.diff_ids);
+    opts.progress.report(PullEvent::Resolved {
+        manifest_digest: manifest_digest.clone(),
+        layers: manifest.layers.clone(),
+    });
     if opts.unpack {
         pull_layers(
             store,
@@ -138,11 +146,20 @@ pub async fn pull(
             &config.rootfs.diff_ids,
             &chains,
             opts.parallel.max(1),
+            &opts.progress,
         )
         .await?;
     } else {
         for l in &manifest.layers {
-            download(store, &repo, l).await?;
+            if download(store, &repo, l, &opts.progress).await? {
+                opts.progress.report(PullEvent::Downloaded {
+                    digest: l.digest.clone(),
+                });
+            } else {
+                opts.progress.report(PullEvent::LayerExists {
+                    digest: l.digest.clone(),
+                });
+            }
         }
     }
     // Documents last, so a manifest in the store means its blobs are there too.
@@ -236,11 +253,17 @@ async fn fetch_into(
     desc: &Descriptor,
     mut writer: Box<crate::content::Writer>,
     shared: Option<&Shared>,
+    reporter: &Reporter<PullEvent>,
 ) -> Result<()> {
     let progress = |n: u64| {
         if let Some(s) = shared {
             publish(s, |p| p.written = n);
         }
+        reporter.report(PullEvent::Downloading {
+            digest: desc.digest.clone(),
+            current: n,
+            total: desc.size,
+        });
     };
     let fetched = repo
         .fetch_blob(&desc.digest, desc.size, &mut writer, &progress)
@@ -250,14 +273,24 @@ async fn fetch_into(
     }
     fetched?;
     writer.commit()?;
+    reporter.report(PullEvent::Downloaded {
+        digest: desc.digest.clone(),
+    });
     Ok(())
 }
 
-/// Downloads one blob into the store unless it is there.
-async fn download(store: &ImageStore, repo: &Repository, desc: &Descriptor) -> Result<()> {
+/// Downloads one blob into the store unless it is there; true when it was downloaded.
+async fn download(
+    store: &ImageStore,
+    repo: &Repository,
+    desc: &Descriptor,
+    reporter: &Reporter<PullEvent>,
+) -> Result<bool> {
     match acquire(store, desc).await? {
-        Some(w) => fetch_into(repo, desc, w, None).await,
-        None => Ok(()),
+        Some(w) => fetch_into(repo, desc, w, None, reporter)
+            .await
+            .map(|()| true),
+        None => Ok(false),
     }
 }
 
@@ -268,18 +301,28 @@ async fn pull_layers(
     diff_ids: &[Digest],
     chains: &[Digest],
     parallel: usize,
+    reporter: &Reporter<PullEvent>,
 ) -> Result<()> {
     let sn = store.snapshots().clone();
+    let done = |l: &Descriptor| {
+        reporter.report(PullEvent::LayerDone {
+            digest: l.digest.clone(),
+        })
+    };
     if sn.driver() == Driver::Copy {
         // Each copy snapshot starts as a copy of its parent: strictly in order.
         for (i, l) in layers.iter().enumerate() {
             if sn.stat(&chains[i].to_string()).is_ok() {
+                reporter.report(PullEvent::LayerExists {
+                    digest: l.digest.clone(),
+                });
                 continue;
             }
-            download(store, repo, l).await?;
+            download(store, repo, l, reporter).await?;
             let parent = i.checked_sub(1).map(|p| chains[p].to_string());
             let prepared = unpack_blob(store, l, &diff_ids[i], parent.as_deref()).await?;
             commit_layer(&sn, prepared, &chains[i], parent.as_deref())?;
+            done(l);
         }
         return Ok(());
     }
@@ -287,22 +330,26 @@ async fn pull_layers(
     let mut tasks = Vec::new();
     for (i, l) in layers.iter().enumerate() {
         if sn.stat(&chains[i].to_string()).is_ok() && store.content().exists(&l.digest) {
+            reporter.report(PullEvent::LayerExists {
+                digest: l.digest.clone(),
+            });
             tasks.push(None);
             continue;
         }
-        let (store, repo, l, diff_id, sem) = (
+        let (store, repo, l, diff_id, sem, reporter) = (
             store.clone(),
             repo.clone(),
             l.clone(),
             diff_ids[i].clone(),
             sem.clone(),
+            reporter.clone(),
         );
         tasks.push(Some(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.map_err(|_| Error::Snapshot {
                 key: l.digest.to_string(),
                 reason: "pull cancelled".into(),
             })?;
-            fetch_and_unpack(&store, &repo, &l, &diff_id).await
+            fetch_and_unpack(&store, &repo, &l, &diff_id, &reporter).await
         })));
     }
     let mut result = Ok(());
@@ -319,8 +366,9 @@ async fn pull_layers(
         match (prepared, &result) {
             (Ok(p), Ok(())) => {
                 let parent = i.checked_sub(1).map(|p| chains[p].to_string());
-                if let Err(e) = commit_layer(&sn, p, &chains[i], parent.as_deref()) {
-                    result = Err(e);
+                match commit_layer(&sn, p, &chains[i], parent.as_deref()) {
+                    Ok(()) => done(&layers[i]),
+                    Err(e) => result = Err(e),
                 }
             }
             (Ok(p), Err(_)) => pending.push(p),
@@ -340,8 +388,12 @@ async fn fetch_and_unpack(
     repo: &Repository,
     l: &Descriptor,
     diff_id: &Digest,
+    reporter: &Reporter<PullEvent>,
 ) -> Result<Prepared> {
     let Some(writer) = acquire(store, l).await? else {
+        reporter.report(PullEvent::Downloaded {
+            digest: l.digest.clone(),
+        });
         return unpack_blob(store, l, diff_id, None).await;
     };
     let file = File::open(writer.data_path()).map_err(|e| Error::Io {
@@ -374,7 +426,7 @@ async fn fetch_and_unpack(
             unpack_layer(&sn, None, follow, c, Some(&diff_id), &l.digest.to_string())
         })
     };
-    let dl = fetch_into(repo, l, writer, Some(&shared)).await;
+    let dl = fetch_into(repo, l, writer, Some(&shared), reporter).await;
     let unpacked = unpacker.await.map_err(|e| Error::Snapshot {
         key: l.digest.to_string(),
         reason: format!("unpack thread: {e}"),

@@ -4,6 +4,7 @@
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{parse_document, Descriptor, Document, MAX_MANIFEST_BYTES};
+use crate::progress::{PushEvent, Reporter};
 use crate::reference::Reference;
 use crate::registry::{Client, Repository};
 use crate::store::ImageStore;
@@ -16,6 +17,8 @@ pub struct PushOptions {
     pub chunk_size: usize,
     /// A repository on the same registry to mount blobs from (cross-repository mount).
     pub mount_from: Option<String>,
+    /// Where progress goes.
+    pub progress: Reporter<PushEvent>,
 }
 
 impl Default for PushOptions {
@@ -23,6 +26,7 @@ impl Default for PushOptions {
         PushOptions {
             chunk_size: 16 << 20,
             mount_from: None,
+            progress: Reporter::none(),
         }
     }
 }
@@ -119,14 +123,23 @@ async fn push_manifest_blobs(
             file.read_exact(&mut buf).io("read", &path)?;
             Ok(buf)
         };
-        repo.push_blob(
-            &d.digest,
+        opts.progress.report(PushEvent::Pushing {
+            digest: d.digest.clone(),
             size,
-            read,
-            opts.mount_from.as_deref(),
-            opts.chunk_size,
-        )
-        .await?;
+        });
+        let uploaded = repo
+            .push_blob(
+                &d.digest,
+                size,
+                read,
+                opts.mount_from.as_deref(),
+                opts.chunk_size,
+            )
+            .await?;
+        opts.progress.report(PushEvent::Pushed {
+            digest: d.digest.clone(),
+            uploaded,
+        });
     }
     Ok(())
 }

@@ -109,6 +109,75 @@ impl Client {
         })
     }
 
+    /// Checks this client's credentials for `registry` (`docker login`): `GET /v2/` with Basic
+    /// auth, or a token from the registry's token server. A refusal is [`Error::Auth`] whose
+    /// reason is Docker's (`login attempt to URL failed with status: 401 Unauthorized`).
+    pub async fn login(&self, registry: &str) -> Result<()> {
+        let endpoints = self.config.push_endpoints(registry);
+        let mut last_err = None;
+        for ep in endpoints {
+            let url = format!("{}/v2/", ep.base);
+            let resp = match self.http.get(&url).send().await {
+                Ok(r) => r,
+                Err(source) => {
+                    last_err = Some(Error::Http { url, source });
+                    continue;
+                }
+            };
+            if resp.status().is_success() {
+                return Ok(());
+            }
+            let challenge = resp
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_challenge);
+            let cred = self.creds.lookup(registry)?;
+            let refused = |status: StatusCode| Error::Auth {
+                registry: registry.to_string(),
+                reason: format!(
+                    "login attempt to {url} failed with status: {} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                ),
+            };
+            return match (challenge, cred) {
+                (Some(Challenge::Basic), Some(c)) => {
+                    let r = self
+                        .http
+                        .get(&url)
+                        .header(AUTHORIZATION, auth::basic_header(&c, registry)?)
+                        .send()
+                        .await
+                        .map_err(|source| Error::Http {
+                            url: url.clone(),
+                            source,
+                        })?;
+                    if r.status().is_success() {
+                        Ok(())
+                    } else {
+                        Err(refused(r.status()))
+                    }
+                }
+                (Some(Challenge::Bearer { realm, service }), Some(c)) => auth::fetch_token(
+                    &self.http,
+                    registry,
+                    &realm,
+                    service.as_deref(),
+                    &[],
+                    Some(&c),
+                )
+                .await
+                .map(|_| ()),
+                _ => Err(refused(resp.status())),
+            };
+        }
+        Err(last_err.unwrap_or_else(|| Error::Config {
+            what: format!("registry {registry}"),
+            reason: "no endpoint".into(),
+        }))
+    }
+
     /// Finds the first endpoint that answers `/v2/` and remembers its auth challenge.
     async fn ping(&self, registry: &str, push: bool) -> Result<String> {
         let endpoints = if push {

@@ -486,3 +486,296 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
         })
         .unwrap_or_default()
 }
+
+// --- berth daemon helpers (images helper) ---
+// `BerthDaemon`: a `berth daemon` on a private unix socket with private data and exec roots,
+// killed and cleaned up on drop; `DockerRegistry`: Debian's docker-registry on 127.0.0.1, plain
+// or with htpasswd Basic auth. Reusable by every daemon test.
+
+/// Debian's docker-registry.
+pub const DOCKER_REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+/// The docker CLI the daemon tests drive.
+pub const DOCKER_CLI: &str = "/usr/local/bin/docker";
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// `berth daemon -H unix://DIR/berth.sock --data-root DIR/data --exec-root DIR/exec ARGS...`
+/// in a private temporary directory. Drop stops it (SIGTERM, then SIGKILL after 10 s), lazily
+/// unmounts whatever is left under the directory and removes it.
+pub struct BerthDaemon {
+    /// Holds `data/`, `exec/`, `berth.sock`, `daemon.log` and `docker-config/`.
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    args: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl BerthDaemon {
+    /// Starts the daemon with extra flags and waits (up to 20 s) for its socket to answer
+    /// `/_ping`; panics with the daemon's log when it does not.
+    pub fn start(args: &[&str]) -> BerthDaemon {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-daemon-")
+            .tempdir()
+            .expect("tempdir");
+        let mut d = BerthDaemon {
+            socket: dir.path().join("berth.sock"),
+            data_root: dir.path().join("data"),
+            exec_root: dir.path().join("exec"),
+            dir,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        std::fs::create_dir_all(d.docker_config_dir()).expect("docker config dir");
+        // An explicit, empty daemon.json: the host's /etc/berth/daemon.json must not leak in.
+        std::fs::write(d.dir.path().join("daemon.json"), "{}\n").expect("daemon.json");
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("daemon log");
+        let child = Command::new(bin("berth"))
+            .arg("daemon")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--exec-root")
+            .arg(&self.exec_root)
+            .arg("--config-file")
+            .arg(self.dir.path().join("daemon.json"))
+            .args(&self.args)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn berth daemon");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if wait_for_socket(&self.socket, std::time::Duration::from_millis(100)) && self.ping() {
+                return;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || std::time::Instant::now() >= deadline {
+                panic!(
+                    "berth daemon did not come up ({exited:?}); log:\n{}",
+                    self.log()
+                );
+            }
+        }
+    }
+
+    /// True when `GET /_ping` answers 200 on the socket.
+    pub fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.socket) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+        if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        buf.starts_with(b"HTTP/1.1 200")
+    }
+
+    /// `unix:///.../berth.sock`, the value for `DOCKER_HOST`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// A private `DOCKER_CONFIG` directory (credentials of `docker login` land here).
+    pub fn docker_config_dir(&self) -> PathBuf {
+        self.dir.path().join("docker-config")
+    }
+
+    /// The docker CLI pointed at this daemon, with a private config directory.
+    pub fn docker(&self) -> Command {
+        let mut c = Command::new(DOCKER_CLI);
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.docker_config_dir())
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY");
+        c
+    }
+
+    /// The daemon's output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The daemon's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILL: the daemon dies mid-operation, leaving its roots as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait (SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .stderr(std::process::Stdio::null())
+                .status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() >= deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Starts the daemon again on the same roots, socket and flags (after [`Self::kill`] or
+    /// [`Self::stop`]).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Mount points left under the daemon's directory.
+    pub fn leftover_mounts(&self) -> Vec<String> {
+        let prefix = self.dir.path().to_string_lossy().to_string();
+        mounts_containing(&prefix)
+            .into_iter()
+            .filter(|p| p.starts_with(&prefix))
+            .collect()
+    }
+}
+
+impl Drop for BerthDaemon {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = unmount_under(self.dir.path());
+    }
+}
+
+/// Debian's docker-registry on 127.0.0.1 with storage in a temporary directory, optionally
+/// behind htpasswd Basic auth (bcrypt entry made with apache2-utils' `htpasswd -B`). Killed
+/// on drop.
+pub struct DockerRegistry {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl DockerRegistry {
+    /// Starts a registry (None, after the skip message, when docker-registry — or htpasswd
+    /// when `auth` is given — is missing and the run is not strict).
+    pub fn start(auth: Option<(&str, &str)>) -> Option<DockerRegistry> {
+        if !require(
+            Path::new(DOCKER_REGISTRY_BIN).exists(),
+            "docker-registry is not installed (apt install docker-registry)",
+        ) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("berth-registry-")
+            .tempdir()
+            .expect("tempdir");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let auth_cfg = match auth {
+            None => String::new(),
+            Some((user, pass)) => {
+                if !require(
+                    which("htpasswd").is_some(),
+                    "htpasswd is not installed (apt install apache2-utils)",
+                ) {
+                    return None;
+                }
+                let o = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
+                assert!(o.status.success(), "htpasswd: {}", stderr(&o));
+                std::fs::write(dir.path().join("htpasswd"), &o.stdout).expect("htpasswd file");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: berth-basic\n    path: {}\n",
+                    dir.path().join("htpasswd").display()
+                )
+            }
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: berth-test-secret\n{auth_cfg}",
+            dir.path().join("data").display()
+        );
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, config).expect("registry config");
+        let child = Command::new(DOCKER_REGISTRY_BIN)
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).expect("log"))
+            .spawn()
+            .expect("start docker-registry");
+        let reg = DockerRegistry { addr, dir, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(&reg.addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start: {}",
+                reg.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(reg)
+    }
+
+    /// The registry's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Copies a docker-archive tar into the registry as `ADDR/repo:tag` with skopeo (plain
+    /// HTTP; `creds` as `user:pass`). Panics with skopeo's message on failure.
+    pub fn push_archive(&self, archive: &Path, repo_tag: &str, creds: Option<&str>) {
+        let mut c = Command::new("skopeo");
+        c.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        if let Some(cr) = creds {
+            c.arg("--dest-creds").arg(cr);
+        }
+        c.arg(format!("docker-archive:{}", archive.display()))
+            .arg(format!("docker://{}/{repo_tag}", self.addr));
+        let o = run(&mut c);
+        assert!(o.status.success(), "skopeo copy: {}", stderr(&o));
+    }
+}
+
+impl Drop for DockerRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+// --- end berth daemon helpers (images helper) ---

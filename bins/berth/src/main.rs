@@ -1,6 +1,7 @@
 //! `berth`: docker's verbs and flags against the Docker Engine API, and `berth daemon`.
 #![forbid(unsafe_code)]
 
+mod cli;
 mod daemon;
 
 use clap::{Parser, Subcommand};
@@ -8,20 +9,30 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "Run, build and ship containers")]
 struct Cli {
+    #[command(flatten)]
+    global: cli::GlobalOpts,
     #[command(subcommand)]
     command: Command,
 }
 
+// Parsed once per process: the size of the client variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the Berth daemon (Docker Engine API on a unix socket)
     Daemon(daemon::DaemonArgs),
+    #[command(flatten)]
+    Client(cli::commands::Command),
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => std::process::exit(cli::usage_error(e)),
+    };
     let result = match cli.command {
         Command::Daemon(args) => daemon::run(args),
+        Command::Client(cmd) => std::process::exit(cli::main(cli.global, cmd)),
     };
     if let Err(e) = result {
         eprintln!("berth: {e:#}");

@@ -1,0 +1,941 @@
+//! `run` and `create`: docker's container flags turned into the create body (Config +
+//! HostConfig + NetworkingConfig), the pull-on-missing fallback, and run's sequence: wait
+//! (next-exit, or removed with --rm) and attach before start, so neither output nor the exit
+//! status can be missed; the container's exit status becomes ours.
+
+use super::super::client::{enc, is_not_found, query, ApiError};
+use super::super::stream::{self, End};
+use super::super::{exit_code, Ctx, StatusError};
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Map, Value};
+use std::io::IsTerminal;
+
+/// The flags `run` and `create` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ContainerOpts {
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long = "attach")]
+    pub attach: Vec<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Ulimit options
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Security Options
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Sysctl options
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    pub label_file: Vec<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// Logging driver for the container
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Runtime to use for this container
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Connect a container to a network
+    #[arg(long = "network", visible_alias = "net")]
+    pub network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// PID namespace to use
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode to use
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// User namespace to use
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Suppress the pull output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// IMAGE [COMMAND] [ARG...]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Proxy received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    #[command(flatten)]
+    pub opts: ContainerOpts,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct CreateArgs {
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[command(flatten)]
+    pub opts: ContainerOpts,
+}
+
+/// docker's `RAMInBytes`: 512m, 1g, 100k, 1024 (bytes), with an optional trailing b.
+pub fn ram_in_bytes(s: &str) -> Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('p') => (&t[..t.len() - 1], 1 << 50),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| anyhow!("invalid size: '{s}'"))?;
+    if n < 0.0 {
+        bail!("invalid size: '{s}'");
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds.
+fn go_duration(flag: &str, s: &str) -> Result<i64> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| anyhow!("invalid argument {s:?} for \"{flag}\" flag: {e}"))?;
+    Ok(d.as_nanos() as i64)
+}
+
+fn key_values(flag: &str, items: &[String]) -> Result<Map<String, Value>> {
+    let mut m = Map::new();
+    for it in items {
+        let (k, v) = it.split_once('=').unwrap_or((it.as_str(), ""));
+        if k.is_empty() {
+            bail!("invalid argument {it:?} for \"{flag}\" flag: empty key");
+        }
+        m.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    Ok(m)
+}
+
+/// `-e KEY=VAL`, or `-e KEY` taking the value from our environment (dropped when unset), after
+/// the `--env-file` lines.
+fn environment(o: &ContainerOpts) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut push = |item: &str| {
+        if item.contains('=') {
+            out.push(item.to_string());
+        } else if let Ok(v) = std::env::var(item) {
+            out.push(format!("{item}={v}"));
+        }
+    };
+    for f in &o.env_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
+        for line in text.lines() {
+            let l = line.trim_start();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            push(l);
+        }
+    }
+    for e in &o.env {
+        if e.starts_with('=') {
+            bail!("invalid argument {e:?} for \"-e, --env\" flag: invalid environment variable");
+        }
+        push(e);
+    }
+    Ok(out)
+}
+
+fn labels(o: &ContainerOpts) -> Result<Map<String, Value>> {
+    let mut items = Vec::new();
+    for f in &o.label_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
+        items.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    items.extend(o.label.iter().cloned());
+    key_values("--label", &items)
+}
+
+fn ulimits(items: &[String]) -> Result<Vec<Value>> {
+    items
+        .iter()
+        .map(|u| {
+            let bad = || anyhow!("invalid argument {u:?} for \"--ulimit\" flag: invalid ulimit");
+            let (name, vals) = u.split_once('=').ok_or_else(bad)?;
+            let (soft, hard) = match vals.split_once(':') {
+                Some((s, h)) => (s, h),
+                None => (vals, vals),
+            };
+            let soft: i64 = soft.parse().map_err(|_| bad())?;
+            let hard: i64 = hard.parse().map_err(|_| bad())?;
+            if soft > hard {
+                bail!("invalid argument {u:?} for \"--ulimit\" flag: ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
+            }
+            Ok(json!({"Name": name, "Soft": soft, "Hard": hard}))
+        })
+        .collect()
+}
+
+fn devices(items: &[String]) -> Result<Vec<Value>> {
+    items
+        .iter()
+        .map(|d| {
+            let parts: Vec<&str> = d.split(':').collect();
+            let (host, cont, perms) = match parts.as_slice() {
+                [h] => (*h, *h, "rwm"),
+                [h, c] if c.chars().all(|x| "rwm".contains(x)) => (*h, *h, *c),
+                [h, c] => (*h, *c, "rwm"),
+                [h, c, p] => (*h, *c, *p),
+                _ => bail!("invalid argument {d:?} for \"--device\" flag: bad format"),
+            };
+            Ok(json!({"PathOnHost": host, "PathInContainer": cont, "CgroupPermissions": perms}))
+        })
+        .collect()
+}
+
+fn restart_policy(s: &str) -> Result<Value> {
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (
+            n,
+            c.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy format: maximum retry count must be an integer")
+            })?,
+        ),
+        None => (s, 0),
+    };
+    match name {
+        "" | "no" if count == 0 => Ok(json!({"Name": "no", "MaximumRetryCount": 0})),
+        "always" | "unless-stopped" if count == 0 => {
+            Ok(json!({"Name": name, "MaximumRetryCount": 0}))
+        }
+        "on-failure" => Ok(json!({"Name": name, "MaximumRetryCount": count})),
+        "no" | "always" | "unless-stopped" => bail!(
+            "invalid restart policy format: maximum retry count can only be used with 'on-failure'"
+        ),
+        _ => bail!("invalid restart policy format: unknown policy '{name}'"),
+    }
+}
+
+/// `-p [ip:][hostPort:]containerPort[/proto]` into ExposedPorts and PortBindings.
+fn ports(o: &ContainerOpts) -> Result<(Map<String, Value>, Map<String, Value>)> {
+    let mut exposed = Map::new();
+    let mut bindings: Map<String, Value> = Map::new();
+    let with_proto = |p: &str| {
+        if p.contains('/') {
+            p.to_string()
+        } else {
+            format!("{p}/tcp")
+        }
+    };
+    for e in &o.expose {
+        exposed.insert(with_proto(e), json!({}));
+    }
+    for p in &o.publish {
+        let parts: Vec<&str> = p.rsplitn(3, ':').collect();
+        let (ip, host, cont) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [c, h] => ("", *h, *c),
+            [c, h, i] => (*i, *h, *c),
+            _ => bail!("invalid argument {p:?} for \"-p, --publish\" flag"),
+        };
+        let key = with_proto(cont);
+        let port = key.split('/').next().unwrap_or("");
+        if port.is_empty() || port.parse::<u16>().is_err() {
+            bail!("invalid containerPort: {cont}");
+        }
+        exposed.insert(key.clone(), json!({}));
+        let entry = bindings.entry(key).or_insert_with(|| json!([]));
+        if let Value::Array(a) = entry {
+            a.push(json!({"HostIp": ip.trim_matches(['[', ']']), "HostPort": host}));
+        }
+    }
+    Ok((exposed, bindings))
+}
+
+/// The create body for `image` and its command.
+pub fn create_body(o: &ContainerOpts, auto_remove: bool, attach: bool) -> Result<Value> {
+    let image = &o.args[0];
+    let cmd: Vec<String> = o.args[1..].to_vec();
+    let mut config = Map::new();
+    let mut host = Map::new();
+    config.insert("Image".into(), json!(image));
+    if let Some(h) = &o.hostname {
+        config.insert("Hostname".into(), json!(h));
+    }
+    if let Some(d) = &o.domainname {
+        config.insert("Domainname".into(), json!(d));
+    }
+    if let Some(u) = &o.user {
+        config.insert("User".into(), json!(u));
+    }
+    let streams: Vec<String> = o.attach.iter().map(|s| s.to_lowercase()).collect();
+    for s in &streams {
+        if !["stdin", "stdout", "stderr"].contains(&s.as_str()) {
+            bail!("invalid argument {s:?} for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR");
+        }
+    }
+    let (a_in, a_out, a_err) = if !attach {
+        (false, false, false)
+    } else if streams.is_empty() {
+        (o.interactive, true, true)
+    } else {
+        (
+            streams.iter().any(|s| s == "stdin"),
+            streams.iter().any(|s| s == "stdout"),
+            streams.iter().any(|s| s == "stderr"),
+        )
+    };
+    config.insert("AttachStdin".into(), json!(a_in));
+    config.insert("AttachStdout".into(), json!(a_out));
+    config.insert("AttachStderr".into(), json!(a_err));
+    config.insert("Tty".into(), json!(o.tty));
+    config.insert("OpenStdin".into(), json!(o.interactive));
+    config.insert("StdinOnce".into(), json!(o.interactive && a_in));
+    config.insert("Env".into(), json!(environment(o)?));
+    if !cmd.is_empty() {
+        config.insert("Cmd".into(), json!(cmd));
+    }
+    if let Some(ep) = &o.entrypoint {
+        config.insert("Entrypoint".into(), json!([ep]));
+    }
+    if let Some(w) = &o.workdir {
+        if !w.starts_with('/') {
+            bail!("the working directory '{w}' is invalid, it needs to be an absolute path");
+        }
+        config.insert("WorkingDir".into(), json!(w));
+    }
+    config.insert("Labels".into(), Value::Object(labels(o)?));
+    if let Some(s) = &o.stop_signal {
+        config.insert("StopSignal".into(), json!(s));
+    }
+    if let Some(t) = o.stop_timeout {
+        config.insert("StopTimeout".into(), json!(t));
+    }
+    let health_set = o.health_cmd.is_some()
+        || o.health_interval.is_some()
+        || o.health_timeout.is_some()
+        || o.health_retries.is_some()
+        || o.health_start_period.is_some();
+    if o.no_healthcheck {
+        if health_set {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        config.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
+    } else if health_set {
+        let mut hc = Map::new();
+        if let Some(c) = &o.health_cmd {
+            hc.insert("Test".into(), json!(["CMD-SHELL", c]));
+        }
+        for (flag, val, key) in [
+            ("--health-interval", &o.health_interval, "Interval"),
+            ("--health-timeout", &o.health_timeout, "Timeout"),
+            (
+                "--health-start-period",
+                &o.health_start_period,
+                "StartPeriod",
+            ),
+        ] {
+            if let Some(v) = val {
+                hc.insert(key.into(), json!(go_duration(flag, v)?));
+            }
+        }
+        if let Some(r) = o.health_retries {
+            if r < 0 {
+                bail!("--health-retries cannot be negative");
+            }
+            hc.insert("Retries".into(), json!(r));
+        }
+        config.insert("Healthcheck".into(), Value::Object(hc));
+    }
+    let (exposed, bindings) = ports(o)?;
+    if !exposed.is_empty() {
+        config.insert("ExposedPorts".into(), Value::Object(exposed));
+    }
+    host.insert("PortBindings".into(), Value::Object(bindings));
+    host.insert("PublishAllPorts".into(), json!(o.publish_all));
+    // -v /path is an anonymous volume; anything with a colon is a bind or named volume.
+    let mut binds = Vec::new();
+    let mut volumes = Map::new();
+    for v in &o.volume {
+        if v.contains(':') {
+            binds.push(v.clone());
+        } else {
+            volumes.insert(v.clone(), json!({}));
+        }
+    }
+    if !volumes.is_empty() {
+        config.insert("Volumes".into(), Value::Object(volumes));
+    }
+    host.insert("Binds".into(), json!(binds));
+    host.insert("VolumesFrom".into(), json!(o.volumes_from));
+    host.insert(
+        "NetworkMode".into(),
+        json!(o.network.clone().unwrap_or_else(|| "default".into())),
+    );
+    host.insert("RestartPolicy".into(), restart_policy(&o.restart)?);
+    host.insert("AutoRemove".into(), json!(auto_remove));
+    host.insert("CapAdd".into(), json!(o.cap_add));
+    host.insert("CapDrop".into(), json!(o.cap_drop));
+    host.insert("Privileged".into(), json!(o.privileged));
+    host.insert("ReadonlyRootfs".into(), json!(o.read_only));
+    host.insert("SecurityOpt".into(), json!(o.security_opt));
+    host.insert("GroupAdd".into(), json!(o.group_add));
+    host.insert("Dns".into(), json!(o.dns));
+    host.insert("DnsSearch".into(), json!(o.dns_search));
+    host.insert("DnsOptions".into(), json!(o.dns_option));
+    host.insert("ExtraHosts".into(), json!(o.add_host));
+    if let Some(v) = o.oom_score_adj {
+        if !(-1000..=1000).contains(&v) {
+            bail!("invalid value for --oom-score-adj: {v}: must be in range [-1000, 1000]");
+        }
+        host.insert("OomScoreAdj".into(), json!(v));
+    }
+    if o.init {
+        host.insert("Init".into(), json!(true));
+    }
+    for (key, val) in [
+        ("PidMode", &o.pid),
+        ("IpcMode", &o.ipc),
+        ("UTSMode", &o.uts),
+        ("UsernsMode", &o.userns),
+        ("CgroupnsMode", &o.cgroupns),
+        ("CgroupParent", &o.cgroup_parent),
+        ("Runtime", &o.runtime),
+    ] {
+        if let Some(v) = val {
+            host.insert(key.into(), json!(v));
+        }
+    }
+    let mut tmpfs = Map::new();
+    for t in &o.tmpfs {
+        let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        tmpfs.insert(path.into(), json!(opts));
+    }
+    if !tmpfs.is_empty() {
+        host.insert("Tmpfs".into(), Value::Object(tmpfs));
+    }
+    if let Some(s) = &o.shm_size {
+        host.insert("ShmSize".into(), json!(ram_in_bytes(s)?));
+    }
+    if !o.sysctl.is_empty() {
+        host.insert(
+            "Sysctls".into(),
+            Value::Object(key_values("--sysctl", &o.sysctl)?),
+        );
+    }
+    if o.log_driver.is_some() || !o.log_opt.is_empty() {
+        host.insert(
+            "LogConfig".into(),
+            json!({"Type": o.log_driver.clone().unwrap_or_default(),
+                   "Config": key_values("--log-opt", &o.log_opt)?}),
+        );
+    }
+    // Resources live directly in HostConfig on the wire.
+    if let Some(m) = &o.memory {
+        host.insert("Memory".into(), json!(ram_in_bytes(m)?));
+    }
+    if let Some(m) = &o.memory_reservation {
+        host.insert("MemoryReservation".into(), json!(ram_in_bytes(m)?));
+    }
+    if let Some(m) = &o.memory_swap {
+        let v = if m == "-1" { -1 } else { ram_in_bytes(m)? };
+        host.insert("MemorySwap".into(), json!(v));
+    }
+    if let Some(c) = o.cpus {
+        if c < 0.0 {
+            bail!(
+                "invalid argument \"{c}\" for \"--cpus\" flag: range is [0, {}]",
+                num_cpus()
+            );
+        }
+        host.insert("NanoCpus".into(), json!((c * 1e9).round() as i64));
+    }
+    for (key, val) in [
+        ("CpuShares", o.cpu_shares),
+        ("CpuPeriod", o.cpu_period),
+        ("CpuQuota", o.cpu_quota),
+        ("PidsLimit", o.pids_limit),
+    ] {
+        if let Some(v) = val {
+            host.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(c) = &o.cpuset_cpus {
+        host.insert("CpusetCpus".into(), json!(c));
+    }
+    if let Some(c) = &o.cpuset_mems {
+        host.insert("CpusetMems".into(), json!(c));
+    }
+    if o.oom_kill_disable {
+        host.insert("OomKillDisable".into(), json!(true));
+    }
+    host.insert("Ulimits".into(), json!(ulimits(&o.ulimit)?));
+    host.insert("Devices".into(), json!(devices(&o.device)?));
+    let mut networking = json!({"EndpointsConfig": {}});
+    if let Some(n) = &o.network {
+        if !o.network_alias.is_empty()
+            && !["default", "bridge", "host", "none"].contains(&n.as_str())
+        {
+            networking["EndpointsConfig"][n] = json!({"Aliases": o.network_alias});
+        }
+    }
+    let mut body = config;
+    body.insert("HostConfig".into(), Value::Object(host));
+    body.insert("NetworkingConfig".into(), networking);
+    Ok(Value::Object(body))
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// `busybox` -> `busybox:latest`, as docker names it in "Unable to find image".
+pub fn with_default_tag(image: &str) -> String {
+    if image.contains('@') {
+        return image.to_string();
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+/// Creates the container, pulling its image first as `--pull` says; returns its id.
+async fn create_container(ctx: &Ctx, o: &ContainerOpts, body: &Value) -> Result<String> {
+    let image = &o.args[0];
+    if !["always", "missing", "never"].contains(&o.pull.as_str()) {
+        bail!(
+            "invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"",
+            o.pull
+        );
+    }
+    let mut q = Vec::new();
+    if let Some(n) = &o.name {
+        q.push(("name", n.clone()));
+    }
+    if let Some(p) = &o.platform {
+        q.push(("platform", p.clone()));
+    }
+    let path = format!("/containers/create{}", query(&q));
+    let pull = || super::images::pull_image(ctx, image.clone(), o.platform.clone(), o.quiet, true);
+    if o.pull == "always" {
+        pull().await?;
+    }
+    let resp = match ctx.client.post_json(&path, Some(body)).await {
+        Ok(r) => r,
+        Err(e) if is_not_found(&e) && o.pull == "missing" && no_such_image(&e) => {
+            eprintln!("Unable to find image '{}' locally", with_default_tag(image));
+            pull().await?;
+            ctx.client.post_json(&path, Some(body)).await?
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(ws) = resp.get("Warnings").and_then(Value::as_array) {
+        for w in ws.iter().filter_map(Value::as_str) {
+            eprintln!("WARNING: {w}");
+        }
+    }
+    resp.get("Id")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .context("the daemon's create answer has no Id")
+}
+
+fn no_such_image(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiError>().is_some_and(|a| {
+        let m = a.message.to_lowercase();
+        m.contains("no such image") || m.contains("not found") || m.contains("unable to find")
+    })
+}
+
+pub async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
+    let body = create_body(&a.opts, a.rm, false)?;
+    let id = create_container(ctx, &a.opts, &body).await?;
+    println!("{id}");
+    Ok(())
+}
+
+/// docker's mapping of a start failure to an exit status: 127 for a missing command, 126 for
+/// one that cannot be run, 125 otherwise.
+pub fn start_error_code(msg: &str) -> i32 {
+    if msg.contains("executable file not found")
+        || msg.contains("no such file or directory")
+        || msg.contains("system cannot find the file specified")
+    {
+        127
+    } else if msg.contains("permission denied") || msg.contains("is a directory") {
+        126
+    } else {
+        125
+    }
+}
+
+pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
+    let o = &a.opts;
+    let detach_keys = stream::parse_detach_keys(
+        a.detach_keys
+            .as_deref()
+            .unwrap_or(stream::DEFAULT_DETACH_KEYS),
+    )?;
+    if a.detach && !o.attach.is_empty() {
+        bail!("conflicting options: cannot specify both --attach and --detach");
+    }
+    if o.tty && o.interactive && !std::io::stdin().is_terminal() {
+        return Err(StatusError {
+            code: 1,
+            message: Some("the input device is not a TTY".into()),
+        }
+        .into());
+    }
+    let body = create_body(o, a.rm, !a.detach)?;
+    let id = create_container(ctx, o, &body).await?;
+    let client = &ctx.client;
+
+    if a.detach {
+        start_or_code(ctx, &id).await?;
+        println!("{id}");
+        return Ok(());
+    }
+
+    let attach_stdin = body["AttachStdin"].as_bool().unwrap_or(false);
+    let mut q = vec![("stream", "1".to_string())];
+    for (k, key) in [
+        ("stdin", "AttachStdin"),
+        ("stdout", "AttachStdout"),
+        ("stderr", "AttachStderr"),
+    ] {
+        if body[key].as_bool().unwrap_or(false) {
+            q.push((k, "1".to_string()));
+        }
+    }
+    if let Some(k) = &a.detach_keys {
+        q.push(("detachKeys", k.clone()));
+    }
+    let conn = client
+        .upgrade(
+            &format!("/containers/{}/attach{}", enc(&id), query(&q)),
+            None,
+        )
+        .await?;
+    // Ask for the exit status before starting, so a fast container cannot be missed.
+    let condition = if a.rm { "removed" } else { "next-exit" };
+    let wait_client = client.clone();
+    let wait_path = format!("/containers/{}/wait?condition={condition}", enc(&id));
+    let waiter = tokio::spawn(async move { wait_client.post_json(&wait_path, None).await });
+    // Give the wait request a moment to reach the daemon before the container can exit.
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    let _raw = (o.tty && attach_stdin).then(stream::RawTerminal::enable);
+    start_or_code(ctx, &id).await?;
+    if o.tty && std::io::stdout().is_terminal() {
+        stream::monitor_size(client, format!("/containers/{}/resize", enc(&id)));
+    }
+    if a.sig_proxy && !o.tty {
+        proxy_signals(client.clone(), id.clone());
+    }
+    let end = stream::pump(conn, o.tty, attach_stdin, &detach_keys).await?;
+    if end == End::Detached {
+        drop(_raw);
+        eprintln!("\r\nread escape sequence\r");
+        return Ok(());
+    }
+    let status = waiter
+        .await
+        .map_err(|e| anyhow!("waiting for the container: {e}"))??;
+    drop(_raw);
+    if let Some(m) = status
+        .get("Error")
+        .and_then(|e| e.get("Message"))
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+    {
+        eprintln!("berth: {m}");
+    }
+    let code = status
+        .get("StatusCode")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if code != 0 {
+        return Err(exit_code(code as i32));
+    }
+    Ok(())
+}
+
+async fn start_or_code(ctx: &Ctx, id: &str) -> Result<()> {
+    match ctx
+        .client
+        .post_json(&format!("/containers/{}/start", enc(id)), None)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let msg = e.to_string();
+            Err(StatusError {
+                code: start_error_code(&msg),
+                message: Some(format!(
+                    "berth: {msg}\n\nRun 'berth run --help' for more information"
+                )),
+            }
+            .into())
+        }
+    }
+}
+
+/// Forwards the signals a user sends us to the container (docker's --sig-proxy).
+pub fn proxy_signals(client: super::super::client::Client, id: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::quit(), "SIGQUIT"),
+        (SignalKind::user_defined1(), "SIGUSR1"),
+        (SignalKind::user_defined2(), "SIGUSR2"),
+    ] {
+        let Ok(mut s) = signal(kind) else { continue };
+        let c = client.clone();
+        let path = format!("/containers/{}/kill?signal={name}", enc(&id));
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                let _ = c.post_json(&path, None).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_docker() {
+        assert_eq!(ram_in_bytes("512m").expect("parses"), 512 << 20);
+        assert_eq!(ram_in_bytes("1g").expect("parses"), 1 << 30);
+        assert_eq!(ram_in_bytes("64MB").expect("parses"), 64 << 20);
+        assert_eq!(ram_in_bytes("1000").expect("parses"), 1000);
+        assert!(ram_in_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(
+            restart_policy("on-failure:3").expect("parses")["MaximumRetryCount"],
+            3
+        );
+        assert!(restart_policy("always:3").is_err());
+        assert!(restart_policy("sometimes").is_err());
+    }
+
+    #[test]
+    fn default_tag() {
+        assert_eq!(with_default_tag("busybox"), "busybox:latest");
+        assert_eq!(
+            with_default_tag("127.0.0.1:5000/a"),
+            "127.0.0.1:5000/a:latest"
+        );
+        assert_eq!(with_default_tag("a:1"), "a:1");
+    }
+
+    #[test]
+    fn start_errors_map_to_docker_codes() {
+        assert_eq!(
+            start_error_code("exec: \"x\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(start_error_code("exec /etc: permission denied"), 126);
+        assert_eq!(start_error_code("something else"), 125);
+    }
+}

@@ -84,6 +84,13 @@ pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|e| match e {}).boxed()
 }
 
+/// A body streamed from a reader (an image archive from a file or stdin).
+pub fn reader_body<R: tokio::io::AsyncRead + Send + Sync + 'static>(r: R) -> Body {
+    use futures_util::TryStreamExt;
+    let stream = tokio_util::io::ReaderStream::new(r).map_ok(hyper::body::Frame::data);
+    http_body_util::StreamBody::new(stream).boxed()
+}
+
 pub fn json_body(v: &Value) -> Body {
     full(serde_json::to_vec(v).expect("a serde_json::Value always serializes"))
 }
@@ -240,6 +247,18 @@ impl Client {
     pub async fn get_json(&self, path: &str) -> Result<Value> {
         let resp = self.request(Method::GET, path, empty(), &[]).await?;
         read_json(resp).await
+    }
+
+    /// The body as text (inspect keeps the daemon's key order).
+    pub async fn get_raw(&self, path: &str) -> Result<String> {
+        let resp = self.request(Method::GET, path, empty(), &[]).await?;
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .context("reading the daemon's answer")?
+            .to_bytes();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     pub async fn post_json(&self, path: &str, body: Option<&Value>) -> Result<Value> {

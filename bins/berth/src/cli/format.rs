@@ -329,6 +329,80 @@ pub fn go_json(v: &Value) -> String {
         .replace('&', "\\u0026")
 }
 
+/// Re-indents JSON text keeping its key order (docker inspect prints the daemon's objects as
+/// they came): `indent` per level, Go's HTML escapes.
+pub fn indent_json(raw: &str, indent: &str, base: usize) -> String {
+    let mut out = String::with_capacity(raw.len() * 2);
+    let mut level = base;
+    let mut in_str = false;
+    let mut escaped = false;
+    let chars: Vec<char> = raw.chars().collect();
+    let newline = |out: &mut String, level: usize| {
+        out.push('\n');
+        for _ in 0..level {
+            out.push_str(indent);
+        }
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if in_str {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                _ => out.push(c),
+            }
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                // Empty containers stay on one line, as Go prints them.
+                let close = if c == '{' { '}' } else { ']' };
+                let mut j = i + 1;
+                while j < chars.len() && chars[j].is_whitespace() {
+                    j += 1;
+                }
+                if j < chars.len() && chars[j] == close {
+                    out.push(c);
+                    out.push(close);
+                    i = j;
+                } else {
+                    out.push(c);
+                    level += 1;
+                    newline(&mut out, level);
+                }
+            }
+            '}' | ']' => {
+                level = level.saturating_sub(1);
+                newline(&mut out, level);
+                out.push(c);
+            }
+            ',' => {
+                out.push(',');
+                newline(&mut out, level);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Go's `%v` of a decoded JSON value: maps as `map[k:v]` with sorted keys, slices as `[a b]`.
 pub fn go_print(v: &Value) -> String {
     match v {
@@ -352,12 +426,17 @@ pub fn go_print(v: &Value) -> String {
 /// Aligns tab-separated cells as Go's tabwriter with docker's settings (minwidth 10, padding 3):
 /// every cell ended by a tab is padded to its column's width; the last cell of a line is not.
 pub fn tabwrite(text: &str) -> String {
+    tabwrite_min(text, 10)
+}
+
+/// [`tabwrite`] with another minimum cell width (docker top uses 20).
+pub fn tabwrite_min(text: &str, min: usize) -> String {
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let ncols = lines.iter().map(|l| l.len()).max().unwrap_or(0);
     let mut widths = vec![0usize; ncols];
     for l in &lines {
         for (j, c) in l.iter().enumerate().take(l.len().saturating_sub(1)) {
-            widths[j] = widths[j].max((c.chars().count() + 3).max(10));
+            widths[j] = widths[j].max((c.chars().count() + 3).max(min));
         }
     }
     let mut out = String::new();
@@ -625,6 +704,14 @@ mod tests {
             .expect("parses")
             .render(&v)
             .is_err());
+    }
+
+    #[test]
+    fn json_is_reindented_in_order() {
+        assert_eq!(
+            indent_json(r#"{"b":1,"a":[],"c":{"x":"<y>"}}"#, "  ", 0),
+            "{\n  \"b\": 1,\n  \"a\": [],\n  \"c\": {\n    \"x\": \"\\u003cy\\u003e\"\n  }\n}"
+        );
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub fn usage_error(e: clap::Error) -> i32 {
     } else {
         format!("berth {verb} --help")
     };
-    eprintln!("{msg}\nSee '{help}'.");
+    eprintln!("{msg}\n\nRun '{help}' for more information");
     125
 }
 

@@ -1,23 +1,31 @@
 //! One module per verb or small group of verbs; `dispatch` maps the parsed command line to
 //! them, including docker's management groups (`berth container ls`, `berth image rm`...).
 
+pub mod cp;
+pub mod events;
+pub mod exec;
+pub mod image_ops;
 pub mod images;
+pub mod inspect;
 pub mod lifecycle;
 pub mod login;
+pub mod logs;
 pub mod ps;
 pub mod run;
+pub mod stats;
 pub mod system;
 
 use super::Ctx;
 use anyhow::Result;
 use clap::Subcommand;
 
+/// Verbs that exist both at the top level and under `berth container`.
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub enum ContainerVerb {
     /// Create and run a new container from an image
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Create a new container
-    Create(run::CreateArgs),
+    Create(Box<run::CreateArgs>),
     /// Start one or more stopped containers
     Start(lifecycle::StartArgs),
     /// Stop one or more running containers
@@ -30,6 +38,18 @@ pub enum Command {
     Rm(lifecycle::RmArgs),
     /// List containers
     Ps(ps::PsArgs),
+    /// Fetch the logs of a container
+    Logs(logs::LogsArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(exec::AttachArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Display the running processes of a container
+    Top(inspect::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(lifecycle::ContainersArgs),
     /// Rename a container
@@ -38,10 +58,41 @@ pub enum Command {
     Pause(lifecycle::ContainersArgs),
     /// Unpause all processes within one or more containers
     Unpause(lifecycle::ContainersArgs),
-    /// List images
-    Images(images::ImagesArgs),
+    /// Update configuration of one or more containers
+    Update(inspect::UpdateArgs),
+}
+
+/// Verbs that exist both at the top level and under `berth image`.
+#[derive(Subcommand, Debug)]
+pub enum ImageVerb {
     /// Download an image from a registry
     Pull(images::PullArgs),
+    /// Upload an image to a registry
+    Push(image_ops::PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image_ops::TagArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(image_ops::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(image_ops::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image_ops::ImportArgs),
+    /// Show the history of an image
+    History(image_ops::HistoryArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    #[command(flatten)]
+    Container(ContainerVerb),
+    #[command(flatten)]
+    Image(ImageVerb),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Remove one or more images
+    Rmi(image_ops::RmiArgs),
+    /// Return low-level information on Berth objects
+    Inspect(inspect::InspectArgs),
     /// Log in to a registry
     Login(login::LoginArgs),
     /// Log out from a registry
@@ -50,12 +101,14 @@ pub enum Command {
     Version(system::VersionArgs),
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
     /// Manage containers
-    #[command(subcommand)]
-    Container(ContainerCommand),
+    #[command(name = "container", subcommand)]
+    ContainerGroup(ContainerCommand),
     /// Manage images
-    #[command(subcommand)]
-    Image(ImageCommand),
+    #[command(name = "image", subcommand)]
+    ImageGroup(ImageCommand),
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCommand),
@@ -63,59 +116,91 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCommand {
-    /// Create and run a new container from an image
-    Run(run::RunArgs),
-    /// Create a new container
-    Create(run::CreateArgs),
-    /// Start one or more stopped containers
-    Start(lifecycle::StartArgs),
-    /// Stop one or more running containers
-    Stop(lifecycle::StopArgs),
-    /// Restart one or more containers
-    Restart(lifecycle::StopArgs),
-    /// Kill one or more running containers
-    Kill(lifecycle::KillArgs),
-    /// Remove one or more containers
-    #[command(alias = "remove")]
-    Rm(lifecycle::RmArgs),
+    #[command(flatten)]
+    Verb(ContainerVerb),
     /// List containers
-    #[command(aliases = ["ps", "list"])]
+    #[command(aliases = ["list"])]
     Ls(ps::PsArgs),
-    /// Block until one or more containers stop, then print their exit codes
-    Wait(lifecycle::ContainersArgs),
-    /// Rename a container
-    Rename(lifecycle::RenameArgs),
-    /// Pause all processes within one or more containers
-    Pause(lifecycle::ContainersArgs),
-    /// Unpause all processes within one or more containers
-    Unpause(lifecycle::ContainersArgs),
+    /// Display detailed information on one or more containers
+    Inspect(inspect::InspectArgs),
     /// Remove all stopped containers
     Prune(lifecycle::PruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    #[command(flatten)]
+    Verb(ImageVerb),
     /// List images
     #[command(alias = "list")]
     Ls(images::ImagesArgs),
-    /// Download an image from a registry
-    Pull(images::PullArgs),
+    /// Remove one or more images
+    #[command(alias = "remove")]
+    Rm(image_ops::RmiArgs),
+    /// Display detailed information on one or more images
+    Inspect(inspect::InspectArgs),
+    /// Remove unused images
+    Prune(image_ops::ImagePruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Show docker disk usage
+    Df(system::DfArgs),
+    /// Remove unused data
+    Prune(system::SystemPruneArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
 }
 
 impl Command {
     /// The verb as docker names it in "Run 'docker VERB --help'".
     pub fn verb(&self) -> &'static str {
         match self {
-            Command::Run(_) | Command::Container(ContainerCommand::Run(_)) => "run",
-            Command::Create(_) | Command::Container(ContainerCommand::Create(_)) => "create",
+            Command::Container(ContainerVerb::Run(_))
+            | Command::ContainerGroup(ContainerCommand::Verb(ContainerVerb::Run(_))) => "run",
+            Command::Container(ContainerVerb::Create(_))
+            | Command::ContainerGroup(ContainerCommand::Verb(ContainerVerb::Create(_))) => "create",
             _ => "",
         }
+    }
+}
+
+async fn container(ctx: &Ctx, v: ContainerVerb) -> Result<()> {
+    match v {
+        ContainerVerb::Run(a) => run::run(ctx, *a).await,
+        ContainerVerb::Create(a) => run::create(ctx, *a).await,
+        ContainerVerb::Start(a) => lifecycle::start(ctx, a).await,
+        ContainerVerb::Stop(a) => lifecycle::stop(ctx, a, "stop").await,
+        ContainerVerb::Restart(a) => lifecycle::stop(ctx, a, "restart").await,
+        ContainerVerb::Kill(a) => lifecycle::kill(ctx, a).await,
+        ContainerVerb::Rm(a) => lifecycle::rm(ctx, a).await,
+        ContainerVerb::Ps(a) => ps::run(ctx, a).await,
+        ContainerVerb::Logs(a) => logs::run(ctx, a).await,
+        ContainerVerb::Exec(a) => exec::exec(ctx, a).await,
+        ContainerVerb::Attach(a) => exec::attach(ctx, a).await,
+        ContainerVerb::Cp(a) => cp::run(ctx, a).await,
+        ContainerVerb::Top(a) => inspect::top(ctx, a).await,
+        ContainerVerb::Stats(a) => stats::run(ctx, a).await,
+        ContainerVerb::Wait(a) => lifecycle::wait(ctx, a).await,
+        ContainerVerb::Rename(a) => lifecycle::rename(ctx, a).await,
+        ContainerVerb::Pause(a) => lifecycle::simple(ctx, a, "pause").await,
+        ContainerVerb::Unpause(a) => lifecycle::simple(ctx, a, "unpause").await,
+        ContainerVerb::Update(a) => inspect::update(ctx, a).await,
+    }
+}
+
+async fn image(ctx: &Ctx, v: ImageVerb) -> Result<()> {
+    match v {
+        ImageVerb::Pull(a) => images::pull(ctx, a).await,
+        ImageVerb::Push(a) => image_ops::push(ctx, a).await,
+        ImageVerb::Tag(a) => image_ops::tag(ctx, a).await,
+        ImageVerb::Save(a) => image_ops::save(ctx, a).await,
+        ImageVerb::Load(a) => image_ops::load(ctx, a).await,
+        ImageVerb::Import(a) => image_ops::import(ctx, a).await,
+        ImageVerb::History(a) => image_ops::history(ctx, a).await,
     }
 }
 
@@ -128,43 +213,29 @@ pub async fn dispatch(mut ctx: Ctx, cmd: Command) -> Result<()> {
     ctx.client.negotiate().await?;
     let ctx = &ctx;
     match cmd {
-        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(ctx, a).await,
-        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
-            run::create(ctx, a).await
+        Command::Container(v) | Command::ContainerGroup(ContainerCommand::Verb(v)) => {
+            container(ctx, v).await
         }
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
-            lifecycle::start(ctx, a).await
+        Command::Image(v) | Command::ImageGroup(ImageCommand::Verb(v)) => image(ctx, v).await,
+        Command::ContainerGroup(ContainerCommand::Ls(a)) => ps::run(ctx, a).await,
+        Command::ContainerGroup(ContainerCommand::Inspect(a)) => {
+            inspect::inspect(ctx, a, Some("container")).await
         }
-        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
-            lifecycle::stop(ctx, a, "stop").await
+        Command::ContainerGroup(ContainerCommand::Prune(a)) => lifecycle::prune(ctx, a).await,
+        Command::Images(a) | Command::ImageGroup(ImageCommand::Ls(a)) => images::run(ctx, a).await,
+        Command::Rmi(a) | Command::ImageGroup(ImageCommand::Rm(a)) => image_ops::rmi(ctx, a).await,
+        Command::ImageGroup(ImageCommand::Inspect(a)) => {
+            inspect::inspect(ctx, a, Some("image")).await
         }
-        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
-            lifecycle::stop(ctx, a, "restart").await
-        }
-        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
-            lifecycle::kill(ctx, a).await
-        }
-        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => lifecycle::rm(ctx, a).await,
-        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::run(ctx, a).await,
-        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
-            lifecycle::wait(ctx, a).await
-        }
-        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
-            lifecycle::rename(ctx, a).await
-        }
-        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
-            lifecycle::simple(ctx, a, "pause").await
-        }
-        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
-            lifecycle::simple(ctx, a, "unpause").await
-        }
-        Command::Container(ContainerCommand::Prune(a)) => lifecycle::prune(ctx, a).await,
-        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(ctx, a).await,
-        // Answered before negotiating, above.
-        Command::Version(_) => Ok(()),
-        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => images::pull(ctx, a).await,
+        Command::ImageGroup(ImageCommand::Prune(a)) => image_ops::prune(ctx, a).await,
+        Command::Inspect(a) => inspect::inspect(ctx, a, None).await,
         Command::Login(a) => login::login(ctx, a).await,
         Command::Logout(a) => login::logout(ctx, a).await,
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(ctx, a).await,
+        Command::System(SystemCommand::Df(a)) => system::df(ctx, a).await,
+        Command::System(SystemCommand::Prune(a)) => system::prune(ctx, a).await,
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(ctx, a).await,
+        // Answered before negotiating, above.
+        Command::Version(_) => Ok(()),
     }
 }

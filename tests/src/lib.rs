@@ -779,3 +779,141 @@ impl Drop for DockerRegistry {
     }
 }
 // --- end berth daemon helpers (images helper) ---
+
+// --- berth CLI test helpers (clients) ---
+// `Dockerd`: Debian's dockerd 20.10 with private data/exec roots, socket, pidfile, key file and
+// cgroup parent in a temporary directory, so the `berth` client can be tested against the real
+// Docker Engine API while `berth daemon` is young. Drop stops it and removes what it leaves
+// (shims, container processes, mounts, cgroups, the /run paths it creates).
+
+/// A private dockerd; see the block comment above.
+pub struct Dockerd {
+    /// Holds `data/`, `exec/`, `docker.sock`, `dockerd.log`.
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    /// Containers' cgroups go below `/<cgroup>` in every hierarchy.
+    pub cgroup: String,
+    child: std::process::Child,
+    /// Host paths dockerd creates whatever its flags, absent before it started (deepest first).
+    host_paths: Vec<PathBuf>,
+}
+
+impl Dockerd {
+    /// Starts dockerd and waits (up to 30 s) for its socket; None after `require`'s skip
+    /// message when dockerd is missing, we are not root, or it does not come up.
+    pub fn start() -> Option<Dockerd> {
+        if !require(is_root(), "dockerd needs root")
+            || !require(which("dockerd").is_some(), "dockerd is not installed")
+            || !require(which("containerd").is_some(), "containerd is not installed")
+        {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("berth-cli-dockerd-")
+            .tempdir()
+            .expect("tempdir");
+        let socket = dir.path().join("docker.sock");
+        // dockerd writes its trust key to /etc/docker/key.json unless told otherwise.
+        let config = dir.path().join("daemon.json");
+        std::fs::write(
+            &config,
+            format!(
+                r#"{{"deprecated-key-path": "{}"}}"#,
+                dir.path().join("key.json").display()
+            ),
+        )
+        .expect("daemon.json");
+        let host_paths: Vec<PathBuf> = [
+            "/run/docker/plugins",
+            "/run/docker",
+            "/run/containerd/s",
+            "/run/containerd",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| !p.exists())
+        .collect();
+        let cgroup = unique_id("berth-cli-dockerd");
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log");
+        let child = Command::new("dockerd")
+            .arg("--config-file")
+            .arg(&config)
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(dir.path().join("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+            ])
+            .arg("--cgroup-parent")
+            .arg(format!("/{cgroup}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn dockerd");
+        let d = Dockerd {
+            dir,
+            socket,
+            cgroup,
+            child,
+            host_paths,
+        };
+        let up = wait_for_socket(&d.socket, std::time::Duration::from_secs(30));
+        if !require(up, &format!("dockerd did not start:\n{}", d.log())) {
+            return None;
+        }
+        Some(d)
+    }
+
+    /// `unix:///.../docker.sock`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The last 30 lines of dockerd's log.
+    pub fn log(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Shims outlive dockerd; containers are found by their cgroup.
+        let dir = self.dir.path().to_string_lossy().to_string();
+        for _ in 0..3 {
+            let mut pids = pids_mentioning(&dir);
+            pids.extend(pids_in_cgroups_under(&self.cgroup));
+            if pids.is_empty() {
+                break;
+            }
+            kill_pids(&pids);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        unmount_under(self.dir.path());
+        remove_cgroup_tree(&self.cgroup);
+        for p in &self.host_paths {
+            let _ = std::fs::remove_dir(p);
+        }
+    }
+}
+// --- end berth CLI test helpers (clients) ---

@@ -15,8 +15,6 @@ struct Cli {
     command: Command,
 }
 
-// Parsed once per process: the size of the client variant does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the Berth daemon (Docker Engine API on a unix socket)

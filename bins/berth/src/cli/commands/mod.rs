@@ -210,6 +210,18 @@ pub async fn dispatch(mut ctx: Ctx, cmd: Command) -> Result<()> {
         Command::Version(a) => return system::version(&mut ctx, a).await,
         other => other,
     };
+    // Flag values are checked before connecting, as docker does.
+    match &cmd {
+        Command::Container(ContainerVerb::Run(a))
+        | Command::ContainerGroup(ContainerCommand::Verb(ContainerVerb::Run(a))) => {
+            run::create_body(&a.opts, a.rm, !a.detach)?;
+        }
+        Command::Container(ContainerVerb::Create(a))
+        | Command::ContainerGroup(ContainerCommand::Verb(ContainerVerb::Create(a))) => {
+            run::create_body(&a.opts, a.rm, false)?;
+        }
+        _ => {}
+    }
     ctx.client.negotiate().await?;
     let ctx = &ctx;
     match cmd {

@@ -280,6 +280,11 @@ pub fn ram_in_bytes(s: &str) -> Result<i64> {
     Ok((n * mult as f64) as i64)
 }
 
+/// [`ram_in_bytes`] of a flag's value, the error naming the flag as docker does.
+fn size_flag(flag: &str, v: &str) -> Result<i64> {
+    ram_in_bytes(v).map_err(|e| anyhow!("invalid argument {v:?} for \"{flag}\" flag: {e}"))
+}
+
 /// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds.
 fn go_duration(flag: &str, s: &str) -> Result<i64> {
     let d = humantime::parse_duration(s)
@@ -603,7 +608,7 @@ pub fn create_body(o: &ContainerOpts, auto_remove: bool, attach: bool) -> Result
         host.insert("Tmpfs".into(), Value::Object(tmpfs));
     }
     if let Some(s) = &o.shm_size {
-        host.insert("ShmSize".into(), json!(ram_in_bytes(s)?));
+        host.insert("ShmSize".into(), json!(size_flag("--shm-size", s)?));
     }
     if !o.sysctl.is_empty() {
         host.insert(
@@ -620,13 +625,20 @@ pub fn create_body(o: &ContainerOpts, auto_remove: bool, attach: bool) -> Result
     }
     // Resources live directly in HostConfig on the wire.
     if let Some(m) = &o.memory {
-        host.insert("Memory".into(), json!(ram_in_bytes(m)?));
+        host.insert("Memory".into(), json!(size_flag("-m, --memory", m)?));
     }
     if let Some(m) = &o.memory_reservation {
-        host.insert("MemoryReservation".into(), json!(ram_in_bytes(m)?));
+        host.insert(
+            "MemoryReservation".into(),
+            json!(size_flag("--memory-reservation", m)?),
+        );
     }
     if let Some(m) = &o.memory_swap {
-        let v = if m == "-1" { -1 } else { ram_in_bytes(m)? };
+        let v = if m == "-1" {
+            -1
+        } else {
+            size_flag("--memory-swap", m)?
+        };
         host.insert("MemorySwap".into(), json!(v));
     }
     if let Some(c) = o.cpus {

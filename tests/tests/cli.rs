@@ -1,0 +1,598 @@
+//! The `berth` client (docker's verbs and flags) against a real daemon: what users type and rely
+//! on — exit codes, output, `--format`, images through a local registry with login, and the
+//! errors for a missing daemon or a bad flag.
+//!
+//! The daemon under test is chosen by [`start_daemon`]: dockerd for now; switching to
+//! `berth daemon` is the one-line change described there.
+#![forbid(unsafe_code)]
+
+use berth_e2e::{busybox, busybox_docker_archive, DockerRegistry, Dockerd};
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+/// One daemon at a time: dockerd's containerd shims share /run/containerd/s.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The daemon every test drives: (socket path, guard that stops and cleans it on drop), or None
+/// after the skip message (a failure under BERTH_TEST_STRICT=1).
+/// To test `berth daemon` instead, make the body `berth_daemon()`.
+fn start_daemon() -> Option<(PathBuf, Box<dyn Any>)> {
+    dockerd()
+}
+
+fn dockerd() -> Option<(PathBuf, Box<dyn Any>)> {
+    let d = Dockerd::start()?;
+    Some((d.socket.clone(), Box::new(d)))
+}
+
+#[allow(dead_code)]
+fn berth_daemon() -> Option<(PathBuf, Box<dyn Any>)> {
+    if !berth_e2e::require(berth_e2e::is_root(), "berth daemon needs root") {
+        return None;
+    }
+    let d = berth_e2e::BerthDaemon::start(&[]);
+    Some((d.socket.clone(), Box::new(d)))
+}
+
+/// A daemon with the busybox image loaded (as `busybox:latest`, by `berth load`), a private
+/// client config directory, and a way to run `berth`.
+struct Env {
+    socket: PathBuf,
+    config: tempfile::TempDir,
+    _daemon: Box<dyn Any>,
+    _one: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Env {
+    fn start() -> Option<Env> {
+        let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        if !berth_e2e::require(busybox().is_some(), "busybox-static is not installed") {
+            return None;
+        }
+        let (socket, daemon) = start_daemon()?;
+        let env = Env {
+            socket,
+            config: tempfile::Builder::new()
+                .prefix("berth-cli-config-")
+                .tempdir()
+                .expect("tempdir"),
+            _daemon: daemon,
+            _one: one,
+        };
+        let archive = env.config.path().join("busybox.tar");
+        busybox_docker_archive(&archive, "busybox:latest");
+        let o = env.berth(&["load", "-i", archive.to_str().expect("utf-8 path")]);
+        env.ok(&o, "berth load");
+        assert!(
+            stdout(&o).contains("Loaded image: busybox:latest"),
+            "berth load output: {}",
+            stdout(&o)
+        );
+        Some(env)
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// `berth ARGS` against the daemon (under a 60 s limit), stdin closed.
+    fn berth(&self, args: &[&str]) -> Output {
+        self.berth_with(args, None)
+    }
+
+    fn berth_with(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut c = berth_cmd();
+        c.env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.config.path())
+            .args(args);
+        run_with_stdin(c, stdin)
+    }
+
+    fn ok(&self, o: &Output, what: &str) {
+        assert!(
+            o.status.success(),
+            "{what}: exit {:?}\nstdout: {}\nstderr: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// The docker CLI against the same daemon, if installed (the output reference).
+    fn docker(&self, args: &[&str]) -> Option<Output> {
+        if !Path::new(berth_e2e::DOCKER_CLI).exists() {
+            return None;
+        }
+        let mut c = Command::new("timeout");
+        c.args(["-k", "5", "60", berth_e2e::DOCKER_CLI])
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.config.path())
+            .args(args);
+        Some(run_with_stdin(c, None))
+    }
+}
+
+fn berth_cmd() -> Command {
+    let mut c = Command::new("timeout");
+    c.args(["-k", "5", "60"])
+        .arg(berth_e2e::bin("berth"))
+        .env_remove("DOCKER_HOST")
+        .env_remove("BERTH_HOST");
+    c
+}
+
+fn run_with_stdin(mut c: Command, stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
+    if let Some(data) = stdin {
+        let mut w = child.stdin.take().expect("piped stdin");
+        w.write_all(data).expect("write stdin");
+    }
+    let o = child.wait_with_output().expect("wait");
+    assert_ne!(o.status.code(), Some(124), "{c:?} timed out");
+    o
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// `run --rm`: the container's exit status is berth's, stdout and stderr stay apart, a missing
+/// command is 127 with the daemon's message, and nothing is left behind.
+#[test]
+fn run_rm_passes_exit_codes_and_streams() {
+    let Some(env) = Env::start() else { return };
+    let o = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(stderr(&o), "err\n");
+
+    let o = env.berth(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi there",
+        "-w",
+        "/tmp",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING; pwd",
+    ]);
+    env.ok(&o, "run with -e and -w");
+    assert_eq!(stdout(&o), "hi there\n/tmp\n");
+
+    let o = env.berth_with(
+        &["run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z"],
+        Some(b"piped in\n"),
+    );
+    env.ok(&o, "run -i with stdin");
+    assert_eq!(stdout(&o), "PIPED IN\n");
+
+    let o = env.berth(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127), "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no-such-command"),
+        "the error names the command: {}",
+        stderr(&o)
+    );
+
+    // A registry that refuses connections: the pull fails at once.
+    let o = env.berth(&["run", "--rm", "127.0.0.1:1/nothing:1", "true"]);
+    assert_eq!(o.status.code(), Some(125), "stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("Unable to find image '127.0.0.1:1/nothing:1' locally\n"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = env.berth(&["ps", "-a", "-q"]);
+    env.ok(&o, "ps -a -q");
+    let left = stdout(&o);
+    // The failed create of a missing command leaves its container (docker's behaviour too);
+    // every --rm container that ran is gone.
+    assert!(
+        left.lines().count() <= 1,
+        "containers left by run --rm: {left}"
+    );
+}
+
+/// The life of a detached container: run -d, ps, logs, exec, inspect --format, cp, stop, rm.
+#[test]
+fn detached_container_lifecycle() {
+    let Some(env) = Env::start() else { return };
+    let o = env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-l",
+        "tier=front",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exec sleep 300",
+    ]);
+    env.ok(&o, "run -d");
+    let id = stdout(&o).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+
+    let o = env.berth(&["ps"]);
+    env.ok(&o, "ps");
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines
+            .next()
+            .map(str::split_whitespace)
+            .map(|w| w.collect::<Vec<_>>()),
+        Some(vec![
+            "CONTAINER",
+            "ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES"
+        ])
+    );
+    let row = lines.next().unwrap_or_default();
+    assert!(row.starts_with(&id[..12]), "ps row: {row}");
+    assert!(row.ends_with("web"), "ps row: {row}");
+
+    let o = env.berth(&[
+        "ps",
+        "--filter",
+        "label=tier=front",
+        "--format",
+        "{{.Names}} {{.State}} {{.Labels}}",
+    ]);
+    env.ok(&o, "ps --filter --format");
+    assert_eq!(stdout(&o), "web running tier=front\n");
+
+    // Same daemon, same rows: berth's table is docker's.
+    if let Some(d) = env.docker(&[
+        "ps",
+        "--format",
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Names}}",
+    ]) {
+        let b = env.berth(&[
+            "ps",
+            "--format",
+            "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Names}}",
+        ]);
+        assert_eq!(stdout(&b), stdout(&d), "berth ps vs docker ps");
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = env.berth(&["logs", "web"]);
+        env.ok(&o, "logs");
+        if stdout(&o) == "started\n" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "logs: {}", stdout(&o));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let o = env.berth(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.Name}} {{.Config.Image}}",
+        "web",
+    ]);
+    env.ok(&o, "inspect --format");
+    assert_eq!(stdout(&o), "running /web busybox\n");
+    let o = env.berth(&["inspect", "web"]);
+    env.ok(&o, "inspect");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("inspect prints JSON");
+    assert_eq!(v[0]["Id"], id.as_str());
+
+    let o = env.berth(&["exec", "web", "sh", "-c", "echo $((40+2)); exit 5"]);
+    assert_eq!(o.status.code(), Some(5), "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "42\n");
+    let o = env.berth_with(&["exec", "-i", "web", "cat"], Some(b"through exec\n"));
+    env.ok(&o, "exec -i");
+    assert_eq!(stdout(&o), "through exec\n");
+    let o = env.berth(&["exec", "web", "no-such-command"]);
+    assert!(
+        matches!(o.status.code(), Some(126 | 127)),
+        "exec of a missing command: {:?} {}",
+        o.status.code(),
+        stderr(&o)
+    );
+
+    // cp both ways.
+    let host = env.config.path().join("note.txt");
+    std::fs::write(&host, "copied in\n").expect("write");
+    let o = env.berth(&["cp", host.to_str().expect("utf-8"), "web:/tmp/note"]);
+    env.ok(&o, "cp to the container");
+    let o = env.berth(&["exec", "web", "cat", "/tmp/note"]);
+    assert_eq!(stdout(&o), "copied in\n");
+    let back = env.config.path().join("back.txt");
+    let o = env.berth(&["cp", "web:/tmp/note", back.to_str().expect("utf-8")]);
+    env.ok(&o, "cp from the container");
+    assert_eq!(std::fs::read_to_string(&back).expect("read"), "copied in\n");
+
+    let o = env.berth(&["stop", "-t", "1", "web"]);
+    env.ok(&o, "stop");
+    assert_eq!(stdout(&o), "web\n");
+    let o = env.berth(&["inspect", "-f", "{{.State.Status}}", "web"]);
+    assert_eq!(stdout(&o), "exited\n");
+    let o = env.berth(&["rm", "web"]);
+    env.ok(&o, "rm");
+    assert_eq!(stdout(&o), "web\n");
+    let o = env.berth(&["inspect", "web"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("No such object: web"), "{}", stderr(&o));
+    let o = env.berth(&["rm", "web"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("Error response from daemon: "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// images, tag, rmi, and the images table as docker prints it.
+#[test]
+fn images_tag_and_rmi() {
+    let Some(env) = Env::start() else { return };
+    let o = env.berth(&["tag", "busybox", "cli-test/box:1"]);
+    env.ok(&o, "tag");
+    let o = env.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    env.ok(&o, "images --format");
+    let mut names: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, vec!["busybox:latest", "cli-test/box:1"]);
+    let o = env.berth(&["images"]);
+    env.ok(&o, "images");
+    let header: Vec<String> = stdout(&o)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        header,
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    );
+    if let Some(d) = env.docker(&[
+        "images",
+        "--format",
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}",
+    ]) {
+        let b = env.berth(&[
+            "images",
+            "--format",
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}",
+        ]);
+        assert_eq!(stdout(&b), stdout(&d), "berth images vs docker images");
+    }
+    let o = env.berth(&["image", "inspect", "-f", "{{.Id}}", "cli-test/box:1"]);
+    env.ok(&o, "image inspect");
+    let id = stdout(&o).trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let o = env.berth(&["images", "-q"]);
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n", &id[7..19]),
+        "one image id, once"
+    );
+
+    let o = env.berth(&["rmi", "cli-test/box:1"]);
+    env.ok(&o, "rmi");
+    assert_eq!(stdout(&o), "Untagged: cli-test/box:1\n");
+    let o = env.berth(&["rmi", "cli-test/box:1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("No such image"), "{}", stderr(&o));
+}
+
+/// pull and push through a local registry with htpasswd auth; login and logout write
+/// config.json exactly as docker does; run pulls a missing image.
+#[test]
+fn push_pull_login_logout_with_a_local_registry() {
+    let Some(env) = Env::start() else { return };
+    let (user, pass) = ("cliuser", "cli-secret");
+    let Some(reg) = DockerRegistry::start(Some((user, pass))) else {
+        return;
+    };
+    let image = format!("{}/cli/busybox:1", reg.addr);
+    env.ok(
+        &env.berth(&["tag", "busybox", &image]),
+        "tag for the registry",
+    );
+
+    let o = env.berth(&["push", &image]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "push without login: {}",
+        stdout(&o)
+    );
+
+    let o = env.berth_with(
+        &["login", "-u", user, "--password-stdin", &reg.addr],
+        Some(b"wrong-password\n"),
+    );
+    assert_eq!(o.status.code(), Some(1), "login with a wrong password");
+    assert!(
+        !env.config.path().join("config.json").exists()
+            || !std::fs::read_to_string(env.config.path().join("config.json"))
+                .unwrap_or_default()
+                .contains(&reg.addr)
+    );
+
+    let o = env.berth_with(
+        &["login", "-u", user, "--password-stdin", &reg.addr],
+        Some(format!("{pass}\n").as_bytes()),
+    );
+    env.ok(&o, "login");
+    assert_eq!(stdout(&o), "Login Succeeded\n");
+    let cfg: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.config.path().join("config.json")).expect("config.json written"),
+    )
+    .expect("config.json is JSON");
+    // base64 of "cliuser:cli-secret", docker's "auth" value.
+    assert_eq!(
+        cfg["auths"][&reg.addr]["auth"], "Y2xpdXNlcjpjbGktc2VjcmV0",
+        "{cfg}"
+    );
+
+    let o = env.berth(&["push", &image]);
+    env.ok(&o, "push after login");
+    assert!(stdout(&o).contains("digest: sha256:"), "{}", stdout(&o));
+
+    env.ok(&env.berth(&["rmi", &image]), "rmi before pull");
+    let o = env.berth(&["pull", &image]);
+    env.ok(&o, "pull");
+    assert_eq!(
+        stdout(&o).lines().last(),
+        Some(image.as_str()),
+        "{}",
+        stdout(&o)
+    );
+
+    env.ok(&env.berth(&["rmi", &image]), "rmi before run");
+    let o = env.berth(&["run", "--rm", &image, "echo", "pulled by run"]);
+    env.ok(&o, "run of a missing image");
+    assert_eq!(stdout(&o), "pulled by run\n");
+    assert!(
+        stderr(&o).starts_with(&format!("Unable to find image '{image}' locally")),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = env.berth(&["logout", &reg.addr]);
+    env.ok(&o, "logout");
+    assert_eq!(
+        stdout(&o),
+        format!("Removing login credentials for {}\n", reg.addr)
+    );
+    let cfg: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.config.path().join("config.json")).expect("config.json"),
+    )
+    .expect("JSON");
+    assert!(cfg["auths"].get(&reg.addr).is_none(), "{cfg}");
+    env.ok(&env.berth(&["rmi", "-f", &image]), "rmi after run");
+    let o = env.berth(&["pull", &image]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "pull after logout: {}",
+        stdout(&o)
+    );
+}
+
+/// Without a daemon: docker's message naming the socket and how to start Berth, exit 1.
+#[test]
+fn daemon_not_running_is_explained() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("berth.sock");
+    let host = format!("unix://{}", sock.display());
+    let expected = format!(
+        "Cannot connect to the Berth daemon at {host}. Is the daemon running? Start it with: sudo berth daemon &\n"
+    );
+    let o = run_with_stdin(
+        {
+            let mut c = berth_cmd();
+            c.args(["-H", &host, "ps"]);
+            c
+        },
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), expected);
+    // BERTH_HOST wins over DOCKER_HOST.
+    let o = run_with_stdin(
+        {
+            let mut c = berth_cmd();
+            c.env("BERTH_HOST", &host)
+                .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+                .arg("images");
+            c
+        },
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), expected);
+    if !Path::new("/run/berth/berth.sock").exists() {
+        let o = run_with_stdin(
+            {
+                let mut c = berth_cmd();
+                c.arg("ps");
+                c
+            },
+            None,
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            stderr(&o),
+            "Cannot connect to the Berth daemon at unix:///run/berth/berth.sock. Is the daemon running? Start it with: sudo berth daemon &\n"
+        );
+    }
+}
+
+/// An unknown flag is refused before anything is sent: exit 125 and the flag named.
+#[test]
+fn bad_flag_exits_125_naming_the_flag() {
+    for args in [
+        &["run", "--bogus-flag", "busybox"][..],
+        &["ps", "--bogus-flag"][..],
+        &["container", "ls", "--bogus-flag"][..],
+    ] {
+        let o = run_with_stdin(
+            {
+                let mut c = berth_cmd();
+                c.args(["-H", "unix:///nonexistent/berth.sock"]).args(args);
+                c
+            },
+            None,
+        );
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).starts_with("unknown flag: --bogus-flag\n"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    // A bad value is refused before connecting, naming the flag.
+    let o = run_with_stdin(
+        {
+            let mut c = berth_cmd();
+            c.args(["run", "--memory", "lots", "busybox"]);
+            c.env("BERTH_HOST", "unix:///nonexistent/berth.sock");
+            c
+        },
+        None,
+    );
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid argument \"lots\" for \"-m, --memory\" flag"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -70,6 +70,16 @@ pub fn save(dir: &Path, cfg: &Map<String, Value>) -> Result<()> {
         .with_context(|| format!("saving {}", p.display()))
 }
 
+/// A default format the user keeps in config.json (`psFormat`, `imagesFormat`, `statsFormat`).
+pub fn format_setting(dir: &Path, key: &str) -> Option<String> {
+    load(dir)
+        .ok()?
+        .get(key)?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
 /// The "auths" key for a registry named by the user: scheme and path dropped; Docker Hub's
 /// names map to its historical URL.
 pub fn server_key(server: &str) -> String {

@@ -93,6 +93,15 @@ pub fn main(global: GlobalOpts, cmd: commands::Command) -> i32 {
         }
     };
     let verb = cmd.verb();
+    // A closed stdout (`berth ps | head -1`) ends us quietly with SIGPIPE's status, as it ends
+    // docker; Rust ignores SIGPIPE, so print! would otherwise panic with a message.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.to_string().contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let result = rt.block_on(async move {
         let host = resolve_host(global.host.as_deref());
         let client = Client::new(&host)?;
@@ -113,6 +122,12 @@ pub fn main(global: GlobalOpts, cmd: commands::Command) -> i32 {
 /// Prints an error as docker does and picks the exit code: run/create failures before the
 /// container starts are 125; a missing or non-executable command 127/126.
 fn report(e: &anyhow::Error, verb: &str) -> i32 {
+    if e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    {
+        return 141;
+    }
     if let Some(s) = e.downcast_ref::<StatusError>() {
         if let Some(m) = &s.message {
             eprintln!("{m}");

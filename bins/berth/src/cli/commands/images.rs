@@ -251,10 +251,11 @@ pub async fn run(ctx: &Ctx, a: ImagesArgs) -> Result<()> {
             ]));
         }
     }
+    let saved = config::format_setting(&ctx.config_dir, "imagesFormat");
     let user = if a.quiet && a.format.is_none() {
         Some("{{.ID}}")
     } else {
-        a.format.as_deref()
+        a.format.as_deref().or(saved.as_deref())
     };
     let default = if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"

@@ -203,10 +203,11 @@ pub async fn run(ctx: &Ctx, a: PsArgs) -> Result<()> {
         .flatten()
         .map(|c| container_row(c, !a.no_trunc))
         .collect();
+    let saved = super::super::config::format_setting(&ctx.config_dir, "psFormat");
     let user = if a.quiet && a.format.is_none() {
         Some("{{.ID}}")
     } else {
-        a.format.as_deref()
+        a.format.as_deref().or(saved.as_deref())
     };
     let default = if a.size {
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"

@@ -784,7 +784,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     if a.detach && !o.attach.is_empty() {
         bail!("conflicting options: cannot specify both --attach and --detach");
     }
-    if o.tty && o.interactive && !std::io::stdin().is_terminal() {
+    if !a.detach && o.tty && o.interactive && !std::io::stdin().is_terminal() {
         return Err(StatusError {
             code: 1,
             message: Some("the input device is not a TTY".into()),
@@ -831,7 +831,14 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
     let _raw = (o.tty && attach_stdin).then(stream::RawTerminal::enable);
-    start_or_code(ctx, &id).await?;
+    if let Err(e) = start_or_code(ctx, &id).await {
+        drop(_raw);
+        if a.rm {
+            // As docker: the daemon removes the container; return once it is gone.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), waiter).await;
+        }
+        return Err(e);
+    }
     if o.tty && std::io::stdout().is_terminal() {
         stream::monitor_size(client, format!("/containers/{}/resize", enc(&id)));
     }

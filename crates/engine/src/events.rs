@@ -95,7 +95,7 @@ impl EventFilter {
         let name = attrs.get("name").cloned().unwrap_or_default();
         for (key, values) in &self.filters {
             let ok = match key.as_str() {
-                "type" => values.iter().any(|v| *v == typ),
+                "type" => values.contains(&typ),
                 "event" | "action" => values.iter().any(|v| *v == action || *v == action_base),
                 "container" => {
                     typ == "container"

@@ -18,6 +18,8 @@
 //! Layout: one `impl Engine` block per verb or concept, each in its own file, so the daemon's
 //! surface is found from the file names.
 #![forbid(unsafe_code)]
+// serde_json::json! for the large /info document.
+#![recursion_limit = "256"]
 
 pub mod config;
 pub mod containers;

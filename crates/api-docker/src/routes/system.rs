@@ -1,13 +1,23 @@
-//! /_ping, /version, /info, /events, /system/df, /auth.
+//! /_ping, /version, /info, /events.
 
+use super::{filters, Query};
+use crate::error::ApiResult;
+use crate::version::ApiVersion;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Json, Router};
+use berth_engine::events::EventFilter;
 use berth_engine::Engine;
 
 pub fn routes() -> Router<Engine> {
-    Router::new().route("/_ping", get(ping).head(ping))
+    Router::new()
+        .route("/_ping", get(ping).head(ping))
+        .route("/version", get(version))
+        .route("/info", get(info))
+        .route("/events", get(events))
 }
 
 /// Docker's ping: "OK" and the headers clients negotiate with.
@@ -23,4 +33,99 @@ async fn ping() -> Response {
     );
     h.insert("Pragma", HeaderValue::from_static("no-cache"));
     (StatusCode::OK, h, "OK").into_response()
+}
+
+async fn version(State(e): State<Engine>) -> Response {
+    Json(e.version(crate::version::MAX, crate::version::MIN)).into_response()
+}
+
+async fn info(State(e): State<Engine>) -> Response {
+    Json(e.info()).into_response()
+}
+
+/// Recent events since `since`, then live ones until `until` (or until the client leaves),
+/// one JSON object per line.
+async fn events(
+    State(e): State<Engine>,
+    Extension(_v): Extension<ApiVersion>,
+    q: Query,
+) -> ApiResult<Response> {
+    let since =
+        super::containers::parse_time("since", q.get("since").map(|s| s.as_str()).unwrap_or(""))?;
+    let until =
+        super::containers::parse_time("until", q.get("until").map(|s| s.as_str()).unwrap_or(""))?;
+    let filter = EventFilter {
+        filters: filters(&q)?,
+    };
+    let (history, mut live) = e.events.subscribe();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    tokio::spawn(async move {
+        let when = |m: &bollard_stubs::models::EventMessage| {
+            m.time_nano.map(|n| n as f64 / 1e9).unwrap_or(0.0)
+        };
+        let send = |m: &bollard_stubs::models::EventMessage| {
+            serde_json::to_vec(m).map(|mut v| {
+                v.push(b'\n');
+                Bytes::from(v)
+            })
+        };
+        if let Some(s) = since {
+            for m in history.iter().filter(|m| when(m) >= s && filter.matches(m)) {
+                if until.is_some_and(|u| when(m) > u) {
+                    break;
+                }
+                if let Ok(b) = send(m) {
+                    if tx.send(b).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if until.is_some_and(|u| u <= now) {
+            return;
+        }
+        let deadline = until.map(|u| {
+            tokio::time::Instant::now() + std::time::Duration::from_secs_f64((u - now).max(0.0))
+        });
+        loop {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, live.recv()).await.ok(),
+                    None => Some(live.recv().await),
+                }
+            };
+            tokio::select! {
+                m = next => match m {
+                    None => return,
+                    Some(Ok(m)) => {
+                        if filter.matches(&m) {
+                            if let Ok(b) = send(&m) {
+                                if tx.send(b).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                    Some(Err(_)) => return,
+                },
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<Bytes, std::io::Error>(b), rx))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
 }

@@ -1,1 +1,275 @@
-//! create
+//! `create`: a record, a writable snapshot on the image, nothing running yet.
+
+use super::{Container, ContainerRecord, RunState, Status};
+use crate::containers::logs::LogOptions;
+use crate::error::{Error, Result};
+use crate::Engine;
+use bollard_stubs::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use std::collections::{BTreeMap, HashMap};
+
+/// What `create` returns.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+impl Engine {
+    /// Creates a container from `body` (Docker's create request), named `name` or a generated
+    /// name. Nothing is left behind when it fails.
+    pub async fn container_create(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<Created> {
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.trim_start_matches('/');
+                if !crate::util::valid_container_name(n) {
+                    return Err(Error::InvalidArgument(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                n.to_string()
+            }
+            None => self.generate_name(),
+        };
+        if let Some(other) = self.containers.name_taken(&name, "") {
+            return Err(conflict(&name, &other));
+        }
+        let image_name = body
+            .image
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::InvalidArgument("Config.Image: no image specified".into()))?;
+        let image = self.image_resolve(&image_name)?;
+        let mut host_config = body.host_config.clone().unwrap_or_default();
+        let warnings = self.validate_host_config(&mut host_config)?;
+        let user_config = crate::spec::config_of_create_body(&body);
+        let mut config = crate::spec::merge_image_config(
+            &image.config.config.clone().unwrap_or_default(),
+            &user_config,
+        );
+        config.image = Some(image_name.clone());
+        let args = crate::spec::process_args(&config)?;
+        let runtime = host_config
+            .runtime
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| self.config.default_runtime.clone());
+        self.config.runtime_path(&runtime)?;
+        host_config.runtime = Some(runtime.clone());
+
+        let id = crate::util::new_id();
+        let record = ContainerRecord {
+            id: id.clone(),
+            name: name.clone(),
+            created: crate::util::now_rfc3339(),
+            image: image.id.clone(),
+            path: args.first().cloned().unwrap_or_default(),
+            args: args.iter().skip(1).cloned().collect(),
+            config,
+            host_config,
+            state: RunState {
+                status: Status::Created,
+                started_at: crate::util::ZERO_TIME.into(),
+                finished_at: crate::util::ZERO_TIME.into(),
+                ..Default::default()
+            },
+            restart_count: 0,
+            runtime,
+            snapshot: id.clone(),
+            parent_snapshot: image.chain_id.clone(),
+            log_path: self.paths.log_file(&id).display().to_string(),
+            ..Default::default()
+        };
+
+        // The snapshot first: a crash after it and before the record leaves only an orphan
+        // snapshot, which `restore` removes; the reverse would leave a record without a layer.
+        let dir = self.paths.container_dir(&id);
+        let prepared = (|| -> Result<()> {
+            std::fs::create_dir_all(self.paths.rootfs(&id))
+                .map_err(|e| Error::internal(format!("creating {}", dir.display()), e))?;
+            self.images
+                .snapshots()
+                .prepare(&id, image.chain_id.as_deref())?;
+            Ok(())
+        })();
+        if let Err(e) = prepared {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let c = Container::new(record.clone());
+        let inserted = self
+            .containers
+            .insert(c.clone())
+            .and_then(|()| self.store.put(crate::store::CONTAINER_TABLE, &id, &record));
+        if let Err(e) = inserted {
+            self.containers.remove(&id);
+            let _ = self.images.snapshots().remove(&id);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        self.container_event(&record, "create");
+        Ok(Created { id, warnings })
+    }
+
+    /// Checks and completes a HostConfig the way dockerd does at create.
+    pub(crate) fn validate_host_config(&self, hc: &mut HostConfig) -> Result<Vec<String>> {
+        let warnings = Vec::new();
+        // Log driver: the daemon's unless the container names one.
+        let lc = hc.log_config.clone().unwrap_or_default();
+        let driver = lc
+            .typ
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| self.config.log_driver.clone());
+        if !crate::config::LOG_DRIVERS.contains(&driver.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "HostConfig.LogConfig.Type: log driver {driver:?} is not supported (supported: {})",
+                crate::config::LOG_DRIVERS.join(", ")
+            )));
+        }
+        let opts: BTreeMap<String, String> = match &lc.config {
+            Some(c) if lc.typ.as_deref().is_some_and(|t| !t.is_empty()) => {
+                c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            }
+            _ if driver == self.config.log_driver => self.config.log_opts.clone(),
+            _ => BTreeMap::new(),
+        };
+        LogOptions::parse(&driver, &opts)
+            .map_err(|e| Error::InvalidArgument(format!("HostConfig.LogConfig.Config: {e}")))?;
+        hc.log_config = Some(HostConfigLogConfig {
+            typ: Some(driver),
+            config: Some(opts.into_iter().collect::<HashMap<_, _>>()),
+        });
+        // Restart policy.
+        if let Some(rp) = &hc.restart_policy {
+            let name = rp.name.map(|n| n.to_string()).unwrap_or_default();
+            match name.as_str() {
+                "" | "no" | "always" | "unless-stopped" => {
+                    if rp.maximum_retry_count.unwrap_or(0) != 0 {
+                        return Err(Error::InvalidArgument(format!(
+                            "invalid restart policy: maximum retry count can only be used with 'on-failure' (got {name:?})"
+                        )));
+                    }
+                }
+                "on-failure" => {
+                    if rp.maximum_retry_count.unwrap_or(0) < 0 {
+                        return Err(Error::InvalidArgument(
+                            "invalid restart policy: maximum retry count cannot be negative".into(),
+                        ));
+                    }
+                }
+                other => {
+                    return Err(Error::InvalidArgument(format!(
+                        "invalid restart policy: unknown policy {other:?}; use one of 'no', 'always', 'unless-stopped' or 'on-failure'"
+                    )))
+                }
+            }
+            if hc.auto_remove == Some(true) && !matches!(name.as_str(), "" | "no") {
+                return Err(Error::InvalidArgument(
+                    "can't create 'AutoRemove' container with restart policy".into(),
+                ));
+            }
+        }
+        if let Some(m) = hc.memory.filter(|m| *m > 0) {
+            if m < 6 << 20 {
+                return Err(Error::InvalidArgument(
+                    "Minimum memory limit allowed is 6MB".into(),
+                ));
+            }
+            if let Some(s) = hc.memory_swap.filter(|s| *s > 0) {
+                if s < m {
+                    return Err(Error::InvalidArgument(
+                        "Minimum memoryswap limit should be larger than memory limit, see usage"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        if let Some(n) = hc.nano_cpus.filter(|n| *n != 0) {
+            let cpus = std::thread::available_parallelism()
+                .map(|n| n.get() as i64)
+                .unwrap_or(1);
+            if n < 0 || n > cpus * 1_000_000_000 {
+                return Err(Error::InvalidArgument(format!(
+                    "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+                )));
+            }
+            if hc.cpu_quota.unwrap_or(0) > 0 || hc.cpu_period.unwrap_or(0) > 0 {
+                return Err(Error::InvalidArgument(
+                    "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
+                ));
+            }
+        }
+        let mode = hc.network_mode.clone().unwrap_or_default();
+        if !matches!(mode.as_str(), "" | "default" | "bridge" | "none" | "host") {
+            if mode.starts_with("container:") {
+                return Err(Error::InvalidArgument(format!(
+                    "HostConfig.NetworkMode {mode:?}: container network mode is not supported yet"
+                )));
+            }
+            return Err(Error::NotFound(format!("network {mode} not found")));
+        }
+        // Until the bridge driver lands, "bridge" (the default) gives the container a private
+        // network namespace with only loopback, like "none"; the README says so.
+        Ok(warnings)
+    }
+
+    /// Docker's generated names: adjective_surname, unique among the containers.
+    fn generate_name(&self) -> String {
+        const LEFT: &[&str] = &[
+            "admiring", "brave", "busy", "clever", "eager", "focused", "gallant", "happy", "jolly",
+            "keen", "loving", "nifty", "quirky", "relaxed", "serene", "sharp", "stoic", "tender",
+            "vibrant", "wizardly",
+        ];
+        const RIGHT: &[&str] = &[
+            "babbage", "curie", "darwin", "einstein", "feynman", "galileo", "hopper", "kepler",
+            "lovelace", "meitner", "newton", "noether", "pascal", "ritchie", "shannon", "thompson",
+            "torvalds", "turing", "wozniak", "yonath",
+        ];
+        for attempt in 0..1000u32 {
+            let id = crate::util::new_id();
+            let a = usize::from_str_radix(&id[..4], 16).unwrap_or(0);
+            let b = usize::from_str_radix(&id[4..8], 16).unwrap_or(0);
+            let mut n = format!("{}_{}", LEFT[a % LEFT.len()], RIGHT[b % RIGHT.len()]);
+            if attempt > 10 {
+                n.push_str(&(attempt % 10).to_string());
+            }
+            if self.containers.name_taken(&n, "").is_none() {
+                return n;
+            }
+        }
+        crate::util::new_id()[..12].to_string()
+    }
+
+    /// Publishes a container event with Docker's attributes (name, image, labels).
+    pub(crate) fn container_event(&self, rec: &ContainerRecord, action: &str) {
+        self.container_event_with(rec, action, HashMap::new());
+    }
+
+    pub(crate) fn container_event_with(
+        &self,
+        rec: &ContainerRecord,
+        action: &str,
+        extra: HashMap<String, String>,
+    ) {
+        let mut attrs: HashMap<String, String> = rec.config.labels.clone().unwrap_or_default();
+        attrs.insert("name".into(), rec.name.clone());
+        attrs.insert("image".into(), rec.config.image.clone().unwrap_or_default());
+        attrs.extend(extra);
+        self.events.publish(
+            bollard_stubs::models::EventMessageTypeEnum::CONTAINER,
+            action,
+            &rec.id,
+            attrs,
+        );
+    }
+}
+
+pub(crate) fn conflict(name: &str, other: &str) -> Error {
+    Error::Conflict(format!(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+    ))
+}

@@ -1,1 +1,229 @@
-//! inspect
+//! `inspect` in Docker's JSON shape, and the human status line of `ps`.
+
+use super::{ContainerRecord, Status};
+use crate::error::Result;
+use crate::Engine;
+use serde_json::{json, Value};
+
+impl Engine {
+    /// The container as `docker inspect` shows it.
+    pub fn container_inspect(&self, key: &str, size: bool) -> Result<Value> {
+        let c = self.containers.find(key)?;
+        let rec = c.record();
+        let mut v = inspect_json(self, &rec);
+        if size {
+            let rw = self.images.snapshots().usage(&rec.snapshot).unwrap_or(0) as i64;
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(rw);
+        }
+        Ok(v)
+    }
+}
+
+fn inspect_json(engine: &Engine, rec: &ContainerRecord) -> Value {
+    let s = &rec.state;
+    let dir = engine.paths.container_dir(&rec.id);
+    let mut state = json!({
+        "Status": s.status.as_str(),
+        "Running": s.status.is_live(),
+        "Paused": s.status == Status::Paused,
+        "Restarting": s.status == Status::Restarting,
+        "OOMKilled": s.oom_killed,
+        "Dead": s.status == Status::Dead,
+        "Pid": s.pid,
+        "ExitCode": s.exit_code,
+        "Error": s.error,
+        "StartedAt": s.started_at,
+        "FinishedAt": s.finished_at,
+    });
+    if let Some(h) = &s.health {
+        state["Health"] = serde_json::to_value(h).unwrap_or(Value::Null);
+    }
+    let mut host_config = serde_json::to_value(&rec.host_config).unwrap_or(json!({}));
+    // Fields clients index without checking (docker-py, compose).
+    for (k, d) in [
+        ("NetworkMode", json!("bridge")),
+        ("PortBindings", json!({})),
+        ("Binds", Value::Null),
+        (
+            "RestartPolicy",
+            json!({"Name": "no", "MaximumRetryCount": 0}),
+        ),
+        ("AutoRemove", json!(false)),
+        ("Privileged", json!(false)),
+        ("Init", Value::Null),
+    ] {
+        if host_config.get(k).is_none() {
+            host_config[k] = d;
+        }
+    }
+    let network_mode = rec
+        .host_config
+        .network_mode
+        .clone()
+        .filter(|m| !m.is_empty() && m != "default")
+        .unwrap_or_else(|| "bridge".into());
+    let config = serde_json::to_value(&rec.config).unwrap_or(json!({}));
+    let upper = engine
+        .images
+        .snapshots()
+        .active_dir(&rec.snapshot)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    json!({
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": rec.path,
+        "Args": rec.args,
+        "State": state,
+        "Image": rec.image,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": if log_driver(rec) == "none" { String::new() } else { rec.log_path.clone() },
+        "Name": format!("/{}", rec.name),
+        "RestartCount": rec.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": if rec.exec_ids.is_empty() { Value::Null } else { json!(rec.exec_ids) },
+        "HostConfig": host_config,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "MergedDir": engine.paths.rootfs(&rec.id),
+                "UpperDir": upper,
+            }
+        },
+        "Mounts": [],
+        "Config": config,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": "",
+            "HairpinMode": false,
+            "Ports": {},
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "MacAddress": "",
+            "Networks": if network_mode == "host" || network_mode == "none" {
+                json!({ network_mode.clone(): {"NetworkID": "", "IPAddress": "", "Gateway": "", "MacAddress": ""} })
+            } else {
+                json!({})
+            },
+        },
+    })
+}
+
+/// The container's log driver.
+pub fn log_driver(rec: &ContainerRecord) -> String {
+    rec.host_config
+        .log_config
+        .as_ref()
+        .and_then(|l| l.typ.clone())
+        .unwrap_or_else(|| "json-file".into())
+}
+
+/// Docker's `ps` status column: "Up 5 minutes (healthy)", "Exited (0) 2 hours ago".
+pub fn status_line(rec: &ContainerRecord, now: std::time::SystemTime) -> String {
+    let since = |t: &str| {
+        crate::util::parse_rfc3339(t)
+            .and_then(|t| now.duration_since(t).ok())
+            .map(human_duration)
+            .unwrap_or_else(|| "Less than a second".into())
+    };
+    let s = &rec.state;
+    match s.status {
+        Status::Running | Status::Paused => {
+            let mut out = format!("Up {}", since(&s.started_at));
+            if s.status == Status::Paused {
+                out.push_str(" (Paused)");
+            } else if let Some(h) = s.health.as_ref().and_then(|h| h.status) {
+                let h = h.to_string();
+                if h == "starting" {
+                    out.push_str(" (health: starting)");
+                } else if !h.is_empty() && h != "none" {
+                    out.push_str(&format!(" ({h})"));
+                }
+            }
+            out
+        }
+        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at)),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        Status::Created => "Created".into(),
+        Status::Exited => {
+            if s.finished_at == crate::util::ZERO_TIME {
+                "Created".into()
+            } else {
+                format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at))
+            }
+        }
+    }
+}
+
+/// go-units' HumanDuration, as docker prints it.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs < 1 {
+        "Less than a second".into()
+    } else if secs == 1 {
+        "1 second".into()
+    } else if secs < 60 {
+        format!("{secs} seconds")
+    } else if secs / 60 == 1 {
+        "About a minute".into()
+    } else if secs < 3600 {
+        format!("{} minutes", secs / 60)
+    } else if (secs as f64 / 3600.0).round() == 1.0 {
+        "About an hour".into()
+    } else if secs < 48 * 3600 {
+        format!("{} hours", (secs as f64 / 3600.0).round() as u64)
+    } else if secs < 7 * 24 * 3600 * 2 {
+        plural(secs / 86400, "day")
+    } else if secs < 30 * 24 * 3600 * 3 {
+        plural(secs / (7 * 86400), "week")
+    } else if secs < 365 * 24 * 3600 * 2 {
+        plural(secs / (30 * 86400), "month")
+    } else {
+        plural(secs / (365 * 86400), "year")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
+        assert_eq!(human_duration(Duration::from_secs(70)), "About a minute");
+        assert_eq!(human_duration(Duration::from_secs(600)), "10 minutes");
+        assert_eq!(human_duration(Duration::from_secs(3700)), "About an hour");
+        assert_eq!(human_duration(Duration::from_secs(5 * 3600)), "5 hours");
+        assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn status_lines() {
+        let mut r = ContainerRecord::default();
+        r.state.status = Status::Created;
+        r.state.finished_at = crate::util::ZERO_TIME.into();
+        let now = std::time::SystemTime::now();
+        assert_eq!(status_line(&r, now), "Created");
+        r.state.status = Status::Exited;
+        r.state.exit_code = 3;
+        r.state.finished_at =
+            humantime::format_rfc3339_nanos(now - Duration::from_secs(7)).to_string();
+        assert_eq!(status_line(&r, now), "Exited (3) 7 seconds ago");
+    }
+}

@@ -10,6 +10,7 @@ pub mod record;
 pub mod remove;
 pub mod restart_policy;
 pub mod restore;
+pub mod runtime;
 pub mod start;
 pub mod stop;
 pub mod wait;
@@ -32,7 +33,21 @@ pub struct Container {
     /// Held across a lifecycle operation (start, stop, remove...), never across a wait.
     pub op: tokio::sync::Mutex<()>,
     changed: tokio::sync::watch::Sender<u64>,
+    /// Exits and removal, for `wait` (next-exit, not-running, removed).
+    pub(crate) exits: tokio::sync::watch::Sender<ExitSeq>,
     pub(crate) attach: attach::Attachments,
+    /// Docker's restart back-off: the delay before the next policy restart, in ms.
+    pub(crate) restart_delay_ms: std::sync::atomic::AtomicU64,
+}
+
+/// How many times the container has exited, with the last exit's code and error, and whether
+/// it has been removed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExitSeq {
+    pub count: u64,
+    pub code: i64,
+    pub error: String,
+    pub removed: bool,
 }
 
 impl Container {
@@ -42,7 +57,9 @@ impl Container {
             record: Mutex::new(rec),
             op: tokio::sync::Mutex::new(()),
             changed: tokio::sync::watch::channel(0).0,
+            exits: tokio::sync::watch::channel(ExitSeq::default()).0,
             attach: attach::Attachments::default(),
+            restart_delay_ms: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

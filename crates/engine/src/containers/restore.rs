@@ -1,11 +1,124 @@
-//! Re-adopting containers on daemon start.
+//! Re-adopting containers when the daemon starts (live-restore): every record is loaded; a
+//! container whose monitor still runs is watched again; one whose monitor ended while the
+//! daemon was away gets the exit status the monitor recorded; a removal or a start that a
+//! crash interrupted is finished or undone; leftovers of an interrupted create are removed;
+//! then the restart policies bring back what Docker would bring back.
 
+use super::{Container, ContainerRecord, Status};
 use crate::error::Result;
+use crate::monitor::{is_monitor_of, MonitorFiles};
+use crate::store::CONTAINER_TABLE;
 use crate::Engine;
+use std::collections::HashSet;
 
 impl Engine {
     /// Loads every container record and reconciles it with what is running.
     pub(crate) async fn restore(&self) -> Result<()> {
+        let records: Vec<(String, ContainerRecord)> = self.store.all(CONTAINER_TABLE)?;
+        let mut ids = HashSet::new();
+        for (_, rec) in records {
+            ids.insert(rec.id.clone());
+            let c = Container::new(rec);
+            if let Err(e) = self.containers.insert(c) {
+                tracing::error!("restoring a container record: {e}");
+            }
+        }
+        for c in self.containers.all() {
+            let rec = c.record();
+            let alive = is_monitor_of(rec.monitor_pid, &rec.id);
+            match rec.state.status {
+                Status::Removing => {
+                    let _op = c.op.lock().await;
+                    if let Err(e) = self.remove_locked(&c).await {
+                        tracing::error!(id = %rec.id, "finishing an interrupted removal: {e}");
+                    }
+                }
+                Status::Running | Status::Paused if alive => {
+                    tracing::info!(id = %rec.id, "re-adopting running container");
+                    self.watch_monitor(c.clone(), rec.monitor_pid);
+                }
+                Status::Running | Status::Paused => {
+                    // The monitor ended while we were away: on_exit reads its exit file.
+                    self.on_exit(&c).await;
+                }
+                Status::Restarting => {
+                    let _ = c.update(self, |r| r.state.status = Status::Exited);
+                    let engine = self.clone();
+                    let c2 = c.clone();
+                    tokio::spawn(async move { engine.restart_by_policy(c2).await });
+                }
+                Status::Created | Status::Exited | Status::Dead if rec.monitor_pid != 0 => {
+                    // A start interrupted before it was recorded: undo it.
+                    tracing::info!(id = %rec.id, "undoing an interrupted start");
+                    self.cleanup_run(&rec).await;
+                    let _ = c.update(self, |r| {
+                        r.monitor_pid = 0;
+                        r.state.pid = 0;
+                    });
+                }
+                _ => {
+                    // A stopped container keeps no monitor files.
+                    let files = MonitorFiles::new(self.paths.run_dir(&rec.id));
+                    if files.dir.exists() && !alive {
+                        let _ = std::fs::remove_dir_all(&files.dir);
+                    }
+                }
+            }
+        }
+        self.remove_create_leftovers(&ids);
+        // Docker brings back `always` containers, and `unless-stopped` ones a user did not
+        // stop, when the daemon starts.
+        for c in self.containers.all() {
+            let rec = c.record();
+            let policy = rec
+                .host_config
+                .restart_policy
+                .as_ref()
+                .and_then(|p| p.name)
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            let wanted = match policy.as_str() {
+                "always" => rec.has_been_started,
+                "unless-stopped" => rec.has_been_started && !rec.manually_stopped,
+                _ => false,
+            };
+            if wanted && rec.state.status == Status::Exited {
+                let _op = c.op.lock().await;
+                if let Err(e) = self.start_locked(&c).await {
+                    tracing::warn!(id = %rec.id, "restart policy on daemon start: {e}");
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Snapshots and directories of containers whose record was never committed (a crash
+    /// inside `create`).
+    fn remove_create_leftovers(&self, ids: &HashSet<String>) {
+        let is_container_key = |k: &str| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Ok(snaps) = self.images.snapshots().list() {
+            for s in snaps {
+                if s.kind == berth_image::snapshot::Kind::Active
+                    && is_container_key(&s.key)
+                    && !ids.contains(&s.key)
+                {
+                    tracing::info!(key = %s.key, "removing the snapshot of an unfinished create");
+                    let _ = self.images.snapshots().remove(&s.key);
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.paths.data_root.join("containers")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if is_container_key(&name) && !ids.contains(&name) {
+                    let p = e.path();
+                    let rootfs = p.join("rootfs");
+                    if crate::util::is_mountpoint(&rootfs) {
+                        let _ = berth_image::mount::unmount_path(&rootfs);
+                    }
+                    let _ = std::fs::remove_dir_all(&p);
+                }
+            }
+        }
     }
 }

@@ -45,8 +45,8 @@ impl Engine {
             paths.data_root.clone(),
             paths.exec_root.clone(),
             paths.data_root.join("containers"),
-            paths.exec_root.join("containers"),
-            paths.exec_root.join("execs"),
+            paths.exec_root.join("c"),
+            paths.exec_root.join("x"),
         ] {
             std::fs::create_dir_all(&d)
                 .map_err(|e| Error::internal(format!("creating {}", d.display()), e))?;

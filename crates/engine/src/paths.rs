@@ -7,8 +7,8 @@
 //! <data-root>/containers/<id>/              bundle (config.json, rootfs mount point), logs
 //! <exec-root>/berth.pid                     the daemon's pid
 //! <exec-root>/runtime/<name>/               each OCI runtime's --root
-//! <exec-root>/containers/<id>/              monitor: attach, ctl sockets, exit and pid files
-//! <exec-root>/execs/<exec-id>/              exec monitors: the same files per exec
+//! <exec-root>/c/<id[..16]>/                 monitor: attach, ctl sockets, exit and pid files
+//! <exec-root>/x/<exec-id[..16]>/            exec monitors: the same files per exec
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -48,13 +48,19 @@ impl Paths {
     pub fn runtime_root(&self, runtime: &str) -> PathBuf {
         self.exec_root.join("runtime").join(runtime)
     }
+    /// The monitor's directory. Named by the first 16 hex digits of the id: the sockets in it
+    /// must fit in a unix socket address (108 bytes), whatever the exec-root.
     pub fn run_dir(&self, id: &str) -> PathBuf {
-        self.exec_root.join("containers").join(id)
+        self.exec_root.join("c").join(short(id))
     }
     pub fn exec_dir(&self, exec_id: &str) -> PathBuf {
-        self.exec_root.join("execs").join(exec_id)
+        self.exec_root.join("x").join(short(exec_id))
     }
     pub fn pid_file(&self) -> PathBuf {
         self.exec_root.join("berth.pid")
     }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(16)]
 }

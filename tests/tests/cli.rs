@@ -599,3 +599,167 @@ fn bad_flag_exits_125_naming_the_flag() {
         stderr(&o)
     );
 }
+
+/// The other container verbs users script with: create + start -a (exit status), wait, rename,
+/// pause/unpause, kill -s, restart, logs --tail/-t, top, events, container prune.
+#[test]
+fn container_verbs_for_scripts() {
+    let Some(env) = Env::start() else { return };
+    let o = env.berth(&[
+        "create",
+        "--name",
+        "job",
+        "busybox",
+        "sh",
+        "-c",
+        "echo job ran; exit 6",
+    ]);
+    env.ok(&o, "create");
+    assert_eq!(stdout(&o).trim().len(), 64);
+    let o = env.berth(&["start", "-a", "job"]);
+    assert_eq!(o.status.code(), Some(6), "start -a: {}", stderr(&o));
+    assert_eq!(stdout(&o), "job ran\n");
+    let o = env.berth(&["wait", "job"]);
+    env.ok(&o, "wait");
+    assert_eq!(stdout(&o), "6\n");
+    env.ok(&env.berth(&["rename", "job", "job2"]), "rename");
+    let o = env.berth(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(stdout(&o), "job2\n");
+
+    let o = env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-usr1' USR1; echo one; echo two; echo three; while true; do sleep 0.1; done",
+    ]);
+    env.ok(&o, "run -d");
+    let o = env.berth(&["pause", "svc"]);
+    env.ok(&o, "pause");
+    assert_eq!(stdout(&o), "svc\n");
+    let o = env.berth(&["inspect", "-f", "{{.State.Status}}", "svc"]);
+    assert_eq!(stdout(&o), "paused\n");
+    env.ok(&env.berth(&["unpause", "svc"]), "unpause");
+    let o = env.berth(&["top", "svc"]);
+    env.ok(&o, "top");
+    assert!(stdout(&o).starts_with("UID "), "{}", stdout(&o));
+    assert!(stdout(&o).contains("sh -c"), "{}", stdout(&o));
+
+    let o = env.berth(&["kill", "-s", "USR1", "svc"]);
+    env.ok(&o, "kill -s USR1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = env.berth(&["logs", "--tail", "2", "svc"]);
+        env.ok(&o, "logs --tail");
+        if stdout(&o) == "three\ngot-usr1\n" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "logs --tail 2: {:?}",
+            stdout(&o)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = env.berth(&["logs", "-t", "-n", "1", "svc"]);
+    let line = stdout(&o);
+    assert!(
+        line.ends_with("Z got-usr1\n") && line.starts_with("20"),
+        "logs -t: {line:?}"
+    );
+
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string();
+    let o = env.berth(&["restart", "-t", "1", "svc"]);
+    env.ok(&o, "restart");
+    let until = (since.parse::<u64>().expect("number") + 30).to_string();
+    let o = env.berth(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=svc",
+        "--filter",
+        "event=start",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    env.ok(&o, "events");
+    assert_eq!(
+        stdout(&o).lines().next(),
+        Some("start svc"),
+        "{}",
+        stdout(&o)
+    );
+
+    env.ok(&env.berth(&["kill", "svc"]), "kill");
+    let o = env.berth(&["container", "prune", "-f"]);
+    env.ok(&o, "container prune");
+    assert!(
+        stdout(&o).starts_with("Deleted Containers:\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("Total reclaimed space:"),
+        "{}",
+        stdout(&o)
+    );
+    let o = env.berth(&["ps", "-a", "-q"]);
+    assert_eq!(stdout(&o), "");
+}
+
+/// save -o, rmi, load -i gives the image back; import makes one from a rootfs tar.
+#[test]
+fn save_load_and_import() {
+    let Some(env) = Env::start() else { return };
+    let tar = env.config.path().join("saved.tar");
+    let o = env.berth(&["save", "-o", tar.to_str().expect("utf-8"), "busybox"]);
+    env.ok(&o, "save -o");
+    assert!(std::fs::metadata(&tar).expect("saved").len() > 1_000_000);
+    env.ok(&env.berth(&["rmi", "busybox"]), "rmi");
+    let o = env.berth(&["load", "-i", tar.to_str().expect("utf-8")]);
+    env.ok(&o, "load -i");
+    assert_eq!(stdout(&o), "Loaded image: busybox:latest\n");
+    let o = env.berth(&["run", "--rm", "busybox", "echo", "after load"]);
+    assert_eq!(stdout(&o), "after load\n");
+
+    let rootfs = env.config.path().join("rootfs.tar");
+    berth_e2e::busybox_rootfs_tar(&rootfs);
+    let o = env.berth(&[
+        "import",
+        "-c",
+        "CMD [\"echo\", \"imported\"]",
+        rootfs.to_str().expect("utf-8"),
+        "cli-test/imported:1",
+    ]);
+    env.ok(&o, "import");
+    assert!(stdout(&o).starts_with("sha256:"), "{}", stdout(&o));
+    let o = env.berth(&["run", "--rm", "cli-test/imported:1"]);
+    assert_eq!(stdout(&o), "imported\n", "{}", stderr(&o));
+    let o = env.berth(&[
+        "image",
+        "history",
+        "--format",
+        "{{.Comment}}",
+        "cli-test/imported:1",
+    ]);
+    env.ok(&o, "image history");
+    assert_eq!(stdout(&o), "Imported from -\n");
+    let o = env.berth(&["save", "busybox"]);
+    assert!(
+        o.stdout.len() > 1_000_000,
+        "save to a pipe writes the tar to stdout"
+    );
+    let o = env.berth(&["save", "-o", "/nonexistent-dir/x.tar", "busybox"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!Path::new("/nonexistent-dir").exists());
+}

@@ -28,10 +28,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// The route the daemon refused, for an answer without a body.
+    pub route: String,
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.message.is_empty() {
+            // docker's wording when a daemon answers an error without a body.
+            return write!(
+                f,
+                "request returned {} for API route and version {}, check if the server supports the requested API version",
+                self.status.canonical_reason().unwrap_or(self.status.as_str()),
+                self.route
+            );
+        }
         write!(f, "Error response from daemon: {}", self.message)
     }
 }
@@ -224,9 +235,8 @@ impl Client {
         body: Body,
         headers: &[(&str, String)],
     ) -> Result<Response<Incoming>> {
-        let resp = self
-            .send_raw(method, format!("/v{}{}", self.version, path), body, headers)
-            .await?;
+        let route = format!("/v{}{}", self.version, path);
+        let resp = self.send_raw(method, route.clone(), body, headers).await?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             let status = resp.status();
             let bytes = resp
@@ -239,7 +249,13 @@ impl Client {
                 .ok()
                 .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
-            return Err(ApiError { status, message }.into());
+            let route = route.split('?').next().unwrap_or("").to_string();
+            return Err(ApiError {
+                status,
+                message,
+                route,
+            }
+            .into());
         }
         Ok(resp)
     }

@@ -50,9 +50,13 @@ pub async fn version(ctx: &mut Ctx, a: VersionArgs) -> Result<()> {
         "Arch": arch(),
         "Context": "default",
     });
-    let server = match &negotiated {
-        Ok(()) => Some(ctx.client.get_json("/version").await?),
-        Err(_) => None,
+    // Without a server answer the client's part is still printed, then the error.
+    let (server, negotiated) = match negotiated {
+        Ok(()) => match ctx.client.get_json("/version").await {
+            Ok(v) => (Some(v), Ok(())),
+            Err(e) => (None, Err(e)),
+        },
+        Err(e) => (None, Err(e)),
     };
     if let Some(f) = &a.format {
         print_format(f, &json!({"Client": client, "Server": server}))?;

@@ -141,12 +141,28 @@ async fn next_frame(
 /// Pumps a hijacked connection and a monitor's attach socket until the output ends or the
 /// client detaches or goes away.
 pub async fn pump(upgraded: hyper::upgrade::Upgraded, sock: UnixStream, opts: StreamOptions) {
-    pump_io(TokioIo::new(upgraded), sock, opts).await
+    pump_io(TokioIo::new(upgraded), sock, opts, std::future::ready(())).await
+}
+
+/// [`pump`], holding the client's connection open after the output has ended until `done`
+/// resolves (at most 10 s): `docker exec` reads the exit code from exec inspect as soon as the
+/// stream closes, so the stream must not close before the exit code is known.
+pub async fn pump_then(
+    upgraded: hyper::upgrade::Upgraded,
+    sock: UnixStream,
+    opts: StreamOptions,
+    done: impl std::future::Future<Output = ()>,
+) {
+    pump_io(TokioIo::new(upgraded), sock, opts, done).await
 }
 
 /// [`pump`] over any client stream.
-pub async fn pump_io<T>(io: T, sock: UnixStream, opts: StreamOptions)
-where
+pub async fn pump_io<T>(
+    io: T,
+    sock: UnixStream,
+    opts: StreamOptions,
+    done: impl std::future::Future<Output = ()>,
+) where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
     let (mut client_rd, mut client_wr) = tokio::io::split(io);
@@ -230,9 +246,12 @@ where
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
-        _ = output => {}
-        _ = detached => {}
+    let ended = tokio::select! {
+        _ = output => true,
+        _ = detached => false,
+    };
+    if ended {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), done).await;
     }
     let _ = client_wr.shutdown().await;
     stdin_task.abort();
@@ -255,6 +274,31 @@ pub fn output_channel(sock: UnixStream, opts: StreamOptions) -> tokio::sync::mps
         }
     });
     rx
+}
+
+/// Writes an error message into a hijacked stream and closes it, reading what the client
+/// still sends so the close is orderly (closing with unread input would reset the connection
+/// and the client would report that instead of the message).
+pub async fn fail(upgraded: hyper::upgrade::Upgraded, tty: bool, msg: &str) {
+    let io = TokioIo::new(upgraded);
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let text = format!("{msg}\r\n");
+    let b = if tty {
+        text.into_bytes()
+    } else {
+        frame(1, text.as_bytes())
+    };
+    let _ = wr.write_all(&b).await;
+    let _ = wr.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Sends a resize to a monitor's ctl socket.

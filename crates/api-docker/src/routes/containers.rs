@@ -262,7 +262,7 @@ async fn attach(
                 match sock {
                     Some(s) => {
                         let io = r.unsplit(w);
-                        hijack::pump_io(io, s, opts2).await;
+                        hijack::pump_io(io, s, opts2, std::future::ready(())).await;
                     }
                     None => {
                         let _ = w.shutdown().await;

@@ -88,21 +88,15 @@ async fn start(
         if upgrade {
             let Ok(up) = on_upgrade.await else { return };
             match (sock, failed) {
-                (Ok(s), None) => hijack::pump(up, s, opts).await,
-                (_, Some(msg)) => {
-                    // Docker writes the failure into the stream; the client reads the exit
-                    // code (126/127) from exec inspect.
-                    use tokio::io::AsyncWriteExt;
-                    let mut io = hyper_util::rt::TokioIo::new(up);
-                    let text = format!("{msg}\r\n");
-                    let b = if tty {
-                        text.into_bytes()
-                    } else {
-                        hijack::frame(1, text.as_bytes())
+                (Ok(s), None) => {
+                    let done = async {
+                        let _ = e.exec_wait(&id).await;
                     };
-                    let _ = io.write_all(&b).await;
-                    let _ = io.shutdown().await;
+                    hijack::pump_then(up, s, opts, done).await
                 }
+                // Docker writes the failure into the stream; the client reads the exit code
+                // (126/127) from exec inspect.
+                (_, Some(msg)) => hijack::fail(up, tty, &msg).await,
                 (Err(_), None) => {}
             }
         } else {

@@ -9,6 +9,9 @@ PREFIX="${PREFIX:-/usr/local}"
 
 cargo build --release --bins
 install -m 0755 "$CARGO_TARGET_DIR/release/berth-runc" "$PREFIX/bin/berth-runc"
+# berth-init (docker run --init) runs inside images without a libc: link it static-pie.
+cargo rustc --release -p berth-init --bin berth-init -- -C target-feature=+crt-static
+install -m 0755 "$CARGO_TARGET_DIR/release/berth-init" "$PREFIX/bin/berth-init"
 echo "installed $PREFIX/bin/berth-runc ($("$PREFIX/bin/berth-runc" --version | head -1))"
 
 # A first container: an OCI bundle whose rootfs is Debian's busybox-static.

@@ -9,4 +9,6 @@ bash scripts/deps.sh
 
 # The end-to-end tests drive the built binaries; build them first.
 cargo build --workspace --bins
+# berth-init is bind-mounted into images without a libc (busybox): link it static-pie.
+cargo rustc -p berth-init --bin berth-init -- -C target-feature=+crt-static
 cargo test --workspace --no-fail-fast "$@"

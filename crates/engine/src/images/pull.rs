@@ -191,7 +191,8 @@ fn pull_error(e: berth_image::Error, reference: &Reference) -> Error {
                 .map(|r| r.familiar())
                 .unwrap_or_else(|_| reference.name());
             let repo = repo.strip_suffix(":latest").unwrap_or(&repo).to_string();
-            Error::Unauthorized(format!(
+            // NotFound as in dockerd: a 401 would make the docker CLI prompt for a login.
+            Error::NotFound(format!(
                 "pull access denied for {repo}, repository does not exist or may require 'docker login': {reason}"
             ))
         }

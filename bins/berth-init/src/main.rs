@@ -5,8 +5,8 @@
 //!
 //! It is bind-mounted into images that may have no libc at all (busybox), so it is built as a
 //! static-pie: `cargo rustc -p berth-init --bin berth-init -- -C target-feature=+crt-static`
-//! (scripts/install.sh and scripts/test.sh do it). Single-threaded: signals are blocked before
-//! the child is spawned and read from a signalfd, so none is lost between spawn and the loop.
+//! (scripts/install.sh and scripts/test.sh do it). Single-threaded: signals are blocked and
+//! read from a signalfd; std resets SIGPIPE (ignored by the Rust runtime) in the child.
 #![forbid(unsafe_code)]
 
 use berth_sys::signal::{self, SigSet};
@@ -57,12 +57,33 @@ fn run() -> Result<u8, String> {
         let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     }
 
-    // Not std's spawn: it gives the child this process's mask, every signal blocked. The child
-    // unblocks them and resets SIGPIPE (ignored by the Rust runtime) before exec.
-    let child_pid = match berth_sys::process::clone3(0, None).map_err(|e| format!("fork: {e}"))? {
-        berth_sys::process::Forked::Child => exec_child(&args),
-        berth_sys::process::Forked::Parent(pid) => pid,
+    // The child must start with no signal blocked, and std's spawn passes on the caller's
+    // mask: unblock around the spawn. (A fork whose child unblocks before exec would close this
+    // window, but clone3 is ENOSYS under Docker's default seccomp profile and berth-sys has no
+    // clone fallback yet.) A signal landing in the window meets the default disposition, which
+    // for a namespace's pid 1 means it is dropped; an early SIGCHLD is covered by the reap
+    // pass below.
+    signal::set_mask(&SigSet::empty()).map_err(|e| format!("unblocking signals: {e}"))?;
+    let spawned = Command::new(&args[0]).args(&args[1..]).spawn();
+    signal::block(&set).map_err(|e| format!("blocking signals: {e}"))?;
+    let child_pid = match spawned {
+        Ok(child) => child.id() as i32,
+        Err(e) => {
+            let what = args[0].to_string_lossy();
+            // The shell's codes: 127 not found, 126 found but not executable.
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                eprintln!("berth-init: exec {what}: not found");
+                127
+            } else {
+                eprintln!("berth-init: exec {what}: {e}");
+                126
+            };
+            return Ok(code);
+        }
     };
+    if let Some(code) = reap(child_pid)? {
+        return Ok(code);
+    }
 
     loop {
         let mut fds = [rustix::event::PollFd::new(
@@ -92,24 +113,6 @@ fn run() -> Result<u8, String> {
             }
         }
     }
-}
-
-/// In the forked child: default signal state, then exec (with PATH lookup). Never returns.
-fn exec_child(args: &[std::ffi::OsString]) -> ! {
-    use std::os::unix::process::CommandExt;
-    let _ = signal::set_mask(&SigSet::empty());
-    let _ = signal::reset_default(libc::SIGPIPE);
-    let e = Command::new(&args[0]).args(&args[1..]).exec();
-    let what = args[0].to_string_lossy();
-    // The shell's codes: 127 not found, 126 found but not executable.
-    let code = if e.kind() == std::io::ErrorKind::NotFound {
-        eprintln!("berth-init: exec {what}: not found");
-        127
-    } else {
-        eprintln!("berth-init: exec {what}: {e}");
-        126
-    };
-    berth_sys::process::exit_immediately(code)
 }
 
 /// Reaps every exited process; the child's exit code once it has exited. Zombies left after

@@ -92,6 +92,9 @@ pub fn build(input: &SpecInput) -> Result<oci_spec::runtime::Spec> {
             )))
         }
     };
+    if cwd != "/" {
+        user::mkdir_in_root(input.rootfs, &cwd)?;
+    }
     let user = user::resolve(
         input.rootfs,
         cfg.user.as_deref().unwrap_or_default(),

@@ -212,7 +212,7 @@ fn process_env_tty_cwd_user() {
         group_add: Some(vec!["root".into(), "1234".into()]),
         ..Default::default()
     };
-    let (s, _f) = spec_with(&cfg, &hc).expect("build");
+    let (s, f) = spec_with(&cfg, &hc).expect("build");
     let j = json(&s);
     let env = strs(&j["process"]["env"]);
     assert_eq!(
@@ -221,6 +221,10 @@ fn process_env_tty_cwd_user() {
     );
     assert_eq!(j["process"]["terminal"], true);
     assert_eq!(j["process"]["cwd"], "/srv");
+    assert!(
+        f.rootfs.join("srv").is_dir(),
+        "WorkingDir created in the rootfs"
+    );
     assert_eq!(j["process"]["user"]["uid"], 33);
     assert_eq!(j["process"]["user"]["gid"], 33);
     assert_eq!(

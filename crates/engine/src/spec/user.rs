@@ -138,6 +138,68 @@ pub fn read_in_root(root: &Path, rel: &str) -> Result<Option<String>> {
     Ok(Some(s))
 }
 
+/// Creates the working directory `abs` (absolute, in the container's view) inside `root`
+/// with every component resolved as if `root` were `/` (symlinks cannot lead out), mode 0755
+/// owned by root, as Docker does before start. An existing non-directory is an error naming
+/// Config.WorkingDir.
+pub fn mkdir_in_root(root: &Path, abs: &str) -> Result<()> {
+    use rustix::fs::{mkdirat, openat2, Mode, OFlags, ResolveFlags};
+    let ctx = || format!("creating the working directory {abs} in {}", root.display());
+    let rootfd = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::internal(ctx(), e))?;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
+    let open_dir = |rel: &str| {
+        openat2(
+            &rootfd,
+            if rel.is_empty() { "." } else { rel },
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            resolve,
+        )
+    };
+    let comps: Vec<&str> = abs
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if comps.contains(&"..") {
+        return Err(Error::InvalidArgument(format!(
+            "invalid Config.WorkingDir {abs:?}: must not contain '..'"
+        )));
+    }
+    for i in 0..comps.len() {
+        let rel = comps[..=i].join("/");
+        match open_dir(&rel) {
+            Ok(_) => continue,
+            Err(rustix::io::Errno::NOENT) => {
+                let parent =
+                    open_dir(&comps[..i].join("/")).map_err(|e| Error::internal(ctx(), e))?;
+                match mkdirat(&parent, comps[i], Mode::from_raw_mode(0o755)) {
+                    Ok(()) => {}
+                    // Present but not openable as a directory: a symlink to nothing.
+                    Err(rustix::io::Errno::EXIST) => {
+                        return Err(Error::InvalidArgument(format!(
+                            "invalid Config.WorkingDir {abs:?}: /{rel} is a dangling symlink in the image"
+                        )))
+                    }
+                    Err(e) => return Err(Error::internal(ctx(), e)),
+                }
+                open_dir(&rel).map_err(|e| Error::internal(ctx(), e))?;
+            }
+            Err(rustix::io::Errno::NOTDIR) => {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid Config.WorkingDir {abs:?}: /{rel} is not a directory in the image"
+                )))
+            }
+            Err(e) => return Err(Error::internal(ctx(), e)),
+        }
+    }
+    Ok(())
+}
+
 /// Resolves `user` ("", "name", "uid", "name:group", "uid:gid", ...) and `group_add` (names or
 /// numbers) in the rootfs, with Docker's errors.
 pub fn resolve(rootfs: &Path, user: &str, group_add: &[String]) -> Result<ResolvedUser> {
@@ -297,6 +359,35 @@ mod tests {
             .expect_err("must fail")
             .to_string()
             .contains("Config.User"));
+    }
+
+    #[test]
+    fn working_dir_is_created_inside_the_rootfs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("rootfs");
+        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+        mkdir_in_root(&root, "/srv/app/data").expect("mkdir");
+        assert!(root.join("srv/app/data").is_dir());
+        mkdir_in_root(&root, "/srv/app").expect("existing is fine");
+        // A symlink pointing out of the rootfs is followed inside it.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, root.join("escape")).expect("symlink");
+        let e = mkdir_in_root(&root, "/escape/x").expect_err("dangling inside the rootfs");
+        assert!(e.to_string().contains("dangling symlink"), "{e}");
+        assert!(!outside.join("x").exists(), "escaped the rootfs");
+        // Once the target exists inside the rootfs, the directory is made there.
+        std::fs::create_dir_all(root.join(outside.strip_prefix("/").expect("abs"))).expect("mkdir");
+        mkdir_in_root(&root, "/escape/x").expect("mkdir");
+        assert!(!outside.join("x").exists(), "escaped the rootfs");
+        assert!(root
+            .join(outside.strip_prefix("/").expect("abs"))
+            .join("x")
+            .is_dir());
+        // A file in the way names the field.
+        std::fs::write(root.join("etc/file"), "").expect("write");
+        let e = mkdir_in_root(&root, "/etc/file/sub").expect_err("must fail");
+        assert!(e.to_string().contains("Config.WorkingDir"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds Berth, installs it into /usr/local/bin, and runs a first container: a busybox rootfs
-# made locally (no network) run by berth-runc.
+# Builds Berth, installs it into /usr/local/bin, starts the daemon (unless one is running) and
+# runs a first container through it: a busybox image made locally (no network).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -8,24 +8,26 @@ bash scripts/deps.sh
 PREFIX="${PREFIX:-/usr/local}"
 
 cargo build --release --bins
-install -m 0755 "$CARGO_TARGET_DIR/release/berth-runc" "$PREFIX/bin/berth-runc"
+for b in berth berth-runc berth-monitor; do
+  install -m 0755 "$CARGO_TARGET_DIR/release/$b" "$PREFIX/bin/$b"
+done
 # berth-init (docker run --init) runs inside images without a libc: link it static-pie.
 cargo rustc --release -p berth-init --bin berth-init -- -C target-feature=+crt-static
 install -m 0755 "$CARGO_TARGET_DIR/release/berth-init" "$PREFIX/bin/berth-init"
-echo "installed $PREFIX/bin/berth-runc ($("$PREFIX/bin/berth-runc" --version | head -1))"
+echo "installed berth, berth-runc, berth-monitor, berth-init in $PREFIX/bin ($("$PREFIX/bin/berth" --version))"
 
-# A first container: an OCI bundle whose rootfs is Debian's busybox-static.
-demo="${BERTH_DEMO_DIR:-/var/lib/berth/demo}"
-rm -rf "$demo"
-mkdir -p "$demo/rootfs/bin" "$demo/rootfs/proc" "$demo/rootfs/sys" "$demo/rootfs/dev" "$demo/rootfs/tmp" "$demo/rootfs/etc"
-cp /bin/busybox "$demo/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-  [ "$applet" = busybox ] || ln -sf busybox "$demo/rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$demo/rootfs/etc/passwd"
-cd "$demo"
-"$PREFIX/bin/berth-runc" spec
-jq '.process.terminal = false
-    | .process.args = ["sh", "-c", "echo \"hello from a Berth container: pid $$ on $(hostname), $(ls /bin | wc -l) busybox applets\""]' \
-   config.json > config.json.new && mv config.json.new config.json
-"$PREFIX/bin/berth-runc" run "berth-demo-$$"
+# The daemon: /run/berth/berth.sock, state in /var/lib/berth. Containers outlive it.
+sock=/run/berth/berth.sock
+if ! "$PREFIX/bin/berth" version >/dev/null 2>&1; then
+  mkdir -p /var/log
+  nohup "$PREFIX/bin/berth" daemon >>/var/log/berth.log 2>&1 &
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+  echo "berth daemon started (pid $!, log /var/log/berth.log, socket $sock)"
+fi
+
+# A first container, from an image made here from Debian's busybox-static.
+img="$(mktemp --suffix=.tar)"
+scripts/busybox-image.sh "$img" busybox:latest
+"$PREFIX/bin/berth" load -q -i "$img"
+rm -f "$img"
+"$PREFIX/bin/berth" run --rm busybox sh -c 'echo "hello from a Berth container: pid $$ on $(hostname), $(ls /bin | wc -l) busybox applets"'

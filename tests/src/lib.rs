@@ -675,9 +675,46 @@ impl BerthDaemon {
     }
 }
 
+impl BerthDaemon {
+    /// Ids of the containers this daemon has (from its data root).
+    pub fn container_ids(&self) -> Vec<String> {
+        std::fs::read_dir(self.data_root.join("containers"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.len() == 64)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl Drop for BerthDaemon {
+    /// Containers outlive their daemon (live-restore), so a test that failed half-way would
+    /// leave them running: remove them through the daemon, then kill what is left of them
+    /// (monitors, container processes, cgroups) and unmount.
     fn drop(&mut self) {
+        if self.child.is_some() && self.ping() {
+            let ids = self.container_ids();
+            if !ids.is_empty() {
+                let _ = self
+                    .docker()
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+        let ids = self.container_ids();
         self.stop();
+        kill_pids(&pids_mentioning(&self.dir.path().to_string_lossy()));
+        for id in &ids {
+            let cg = format!("berth/{id}");
+            kill_pids(&pids_in_cgroups_under(&cg));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let _ = remove_cgroup_tree(&cg);
+        }
         let _ = unmount_under(self.dir.path());
     }
 }
@@ -880,8 +917,7 @@ impl Dockerd {
 
     /// The last 30 lines of dockerd's log.
     pub fn log(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default();
+        let text = std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }

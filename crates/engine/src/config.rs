@@ -109,8 +109,14 @@ impl DaemonConfig {
             }
             base_map.insert(k, v);
         }
-        *self = serde_json::from_value(base)
-            .map_err(|e| Error::InvalidArgument(format!("config file {}: {e}", path.display())))?;
+        *self = serde_path_to_error::deserialize(base).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "config file {}: {}: {}",
+                path.display(),
+                e.path(),
+                e.inner()
+            ))
+        })?;
         Ok(())
     }
 

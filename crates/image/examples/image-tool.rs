@@ -94,6 +94,7 @@ fn main() -> Result<()> {
                 .map(|(path, mt)| NewLayer {
                     path,
                     media_type: mt,
+                    comment: None,
                 })
                 .collect();
             let cfg = ContainerConfig {

@@ -279,6 +279,7 @@ pub fn import_rootfs(
         &[NewLayer {
             path: tar_path,
             media_type: mt,
+            comment: None,
         }],
         config,
         None,

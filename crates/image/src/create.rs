@@ -16,6 +16,8 @@ use std::path::Path;
 pub struct NewLayer<'a> {
     pub path: &'a Path,
     pub media_type: &'a str,
+    /// The history entry's comment (`docker import` records "Imported from -").
+    pub comment: Option<&'a str>,
 }
 
 /// Stores `layers`, a config built from `config`, and an OCI manifest; names it `name` (if
@@ -56,9 +58,16 @@ pub fn create_image(
         },
         history: layers
             .iter()
-            .map(|_| History {
-                created_by: Some("berth".into()),
-                ..Default::default()
+            .map(|l| match l.comment {
+                Some(c) => History {
+                    created: Some(rfc3339_now()),
+                    comment: Some(c.to_string()),
+                    ..Default::default()
+                },
+                None => History {
+                    created_by: Some("berth".into()),
+                    ..Default::default()
+                },
             })
             .collect(),
     };

@@ -132,12 +132,15 @@ impl Engine {
                     Compression::Gzip => berth_image::media::OCI_LAYER_GZIP,
                     Compression::Zstd => berth_image::media::OCI_LAYER_ZSTD,
                 };
+                // Docker's comment for `import -` (URL sources are refused above).
+                let comment = "Imported from -";
                 let desc = create_image(
                     &e.images,
                     name.as_deref(),
                     &[NewLayer {
                         path: &path,
                         media_type,
+                        comment: Some(comment),
                     }],
                     config,
                     platform,

@@ -498,6 +498,13 @@ fn sigkill_during_pull_leaves_no_half_image() {
     if caught {
         assert!(!o.status.success(), "a half-pulled image can be inspected");
     }
+    // The layer being unpacked when the daemon died is not left as a snapshot.
+    let meta = std::fs::read_to_string(d.data_root.join("image/snapshots/metadata.json"))
+        .unwrap_or_default();
+    assert!(
+        !meta.contains("\"extract-"),
+        "an interrupted unpack's snapshot survived the restart:\n{meta}"
+    );
     let out = ok(&docker(&d, &["pull", &name]), "pull after the crash");
     assert!(out.contains("Status:"), "{out}");
     let out = ok(

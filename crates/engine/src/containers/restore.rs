@@ -93,16 +93,20 @@ impl Engine {
     }
 
     /// Snapshots and directories of containers whose record was never committed (a crash
-    /// inside `create`).
+    /// inside `create`), and layer snapshots of a pull a crash interrupted.
     fn remove_create_leftovers(&self, ids: &HashSet<String>) {
         let is_container_key = |k: &str| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit());
         if let Ok(snaps) = self.images.snapshots().list() {
             for s in snaps {
+                let unfinished_create = is_container_key(&s.key) && !ids.contains(&s.key);
+                // A pull unpacks each layer into an `extract-*` snapshot before committing it;
+                // at start no pull runs, so any left is from a pull a crash interrupted (the
+                // download itself is kept and resumed by the next pull).
+                let unfinished_pull = s.key.starts_with("extract-");
                 if s.kind == berth_image::snapshot::Kind::Active
-                    && is_container_key(&s.key)
-                    && !ids.contains(&s.key)
+                    && (unfinished_create || unfinished_pull)
                 {
-                    tracing::info!(key = %s.key, "removing the snapshot of an unfinished create");
+                    tracing::info!(key = %s.key, "removing the snapshot of an interrupted create or pull");
                     let _ = self.images.snapshots().remove(&s.key);
                 }
             }

@@ -182,3 +182,36 @@ impl Engine {
         id
     }
 }
+
+impl Engine {
+    /// `/system/df`: images (with how many containers use each), containers (with the size of
+    /// their writable layer), volumes and build cache (none yet).
+    pub async fn system_df(&self) -> crate::Result<Value> {
+        let images = self.image_list(Default::default()).await?;
+        let recs: Vec<_> = self.containers.all().iter().map(|c| c.record()).collect();
+        let mut layers_size: i64 = 0;
+        let images: Vec<Value> = images
+            .into_iter()
+            .map(|i| {
+                layers_size += i.size;
+                let users = recs.iter().filter(|r| r.image == i.id).count();
+                let mut v = serde_json::to_value(&i).unwrap_or_else(|_| json!({}));
+                v["Containers"] = json!(users);
+                v["SharedSize"] = json!(0);
+                v
+            })
+            .collect();
+        let containers = self.container_list(&crate::containers::list::ListOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        })?;
+        Ok(json!({
+            "LayersSize": layers_size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": [],
+        }))
+    }
+}

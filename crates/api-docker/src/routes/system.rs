@@ -18,6 +18,7 @@ pub fn routes() -> Router<Engine> {
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/events", get(events))
+        .route("/system/df", get(df))
 }
 
 /// Docker's ping: "OK" and the headers clients negotiate with.
@@ -37,6 +38,10 @@ async fn ping() -> Response {
 
 async fn version(State(e): State<Engine>) -> Response {
     Json(e.version(crate::version::MAX, crate::version::MIN)).into_response()
+}
+
+async fn df(State(e): State<Engine>) -> ApiResult<Response> {
+    Ok(Json(e.system_df().await?).into_response())
 }
 
 async fn info(State(e): State<Engine>) -> Response {

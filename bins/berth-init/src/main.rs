@@ -5,8 +5,9 @@
 //!
 //! It is bind-mounted into images that may have no libc at all (busybox), so it is built as a
 //! static-pie: `cargo rustc -p berth-init --bin berth-init -- -C target-feature=+crt-static`
-//! (scripts/install.sh and scripts/test.sh do it). Single-threaded: signals are blocked and
-//! read from a signalfd; std resets SIGPIPE (ignored by the Rust runtime) in the child.
+//! (scripts/install.sh and scripts/test.sh do it). Single-threaded: signals are blocked before
+//! anything else and read from a signalfd, so none is lost; the child is berth-init itself
+//! re-executed, which restores the default signal state and execs the program.
 #![forbid(unsafe_code)]
 
 use berth_sys::signal::{self, SigSet};
@@ -35,8 +36,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The first argument of berth-init re-executed as the child (see [`exec_child`]).
+const EXEC_CHILD: &str = "--berth-init-exec-child";
+
 fn run() -> Result<u8, String> {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == EXEC_CHILD) {
+        exec_child(&args[1..]);
+    }
     if args.first().is_some_and(|a| a == "--") {
         args.remove(0);
     }
@@ -57,33 +64,17 @@ fn run() -> Result<u8, String> {
         let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     }
 
-    // The child must start with no signal blocked, and std's spawn passes on the caller's
-    // mask: unblock around the spawn. (A fork whose child unblocks before exec would close this
-    // window, but clone3 is ENOSYS under Docker's default seccomp profile and berth-sys has no
-    // clone fallback yet.) A signal landing in the window meets the default disposition, which
-    // for a namespace's pid 1 means it is dropped; an early SIGCHLD is covered by the reap
-    // pass below.
-    signal::set_mask(&SigSet::empty()).map_err(|e| format!("unblocking signals: {e}"))?;
-    let spawned = Command::new(&args[0]).args(&args[1..]).spawn();
-    signal::block(&set).map_err(|e| format!("blocking signals: {e}"))?;
-    let child_pid = match spawned {
-        Ok(child) => child.id() as i32,
-        Err(e) => {
-            let what = args[0].to_string_lossy();
-            // The shell's codes: 127 not found, 126 found but not executable.
-            let code = if e.kind() == std::io::ErrorKind::NotFound {
-                eprintln!("berth-init: exec {what}: not found");
-                127
-            } else {
-                eprintln!("berth-init: exec {what}: {e}");
-                126
-            };
-            return Ok(code);
-        }
-    };
-    if let Some(code) = reap(child_pid)? {
-        return Ok(code);
-    }
+    // The child must start with no signal blocked, but std's spawn passes on this process's
+    // mask, and unblocking around the spawn would let a signal meet the default disposition.
+    // So the child is this binary again, which unblocks and execs the program: a signal sent
+    // before that waits, pending, and then reaches it.
+    let me = std::env::current_exe().map_err(|e| format!("finding /proc/self/exe: {e}"))?;
+    let child_pid = Command::new(me)
+        .arg(EXEC_CHILD)
+        .args(&args)
+        .spawn()
+        .map_err(|e| format!("re-executing berth-init: {e}"))?
+        .id() as i32;
 
     loop {
         let mut fds = [rustix::event::PollFd::new(
@@ -113,6 +104,24 @@ fn run() -> Result<u8, String> {
             }
         }
     }
+}
+
+/// The child side: default signal state, then exec the program (with PATH lookup). Never
+/// returns; a failure exits with the shell's codes, 127 not found, 126 not executable.
+fn exec_child(args: &[std::ffi::OsString]) -> ! {
+    use std::os::unix::process::CommandExt;
+    let _ = signal::reset_default(libc::SIGPIPE);
+    let _ = signal::set_mask(&SigSet::empty());
+    let e = Command::new(&args[0]).args(&args[1..]).exec();
+    let what = args[0].to_string_lossy();
+    let code = if e.kind() == std::io::ErrorKind::NotFound {
+        eprintln!("berth-init: exec {what}: not found");
+        127
+    } else {
+        eprintln!("berth-init: exec {what}: {e}");
+        126
+    };
+    std::process::exit(code)
 }
 
 /// Reaps every exited process; the child's exit code once it has exited. Zombies left after

@@ -1,18 +1,26 @@
 //! Containers: the record kept in the database, the live registry, and one file per verb.
 
+pub mod archive;
 pub mod attach;
 pub mod create;
+pub mod health;
 pub mod inspect;
 pub mod list;
 pub mod logs;
 pub mod monitor_watch;
+pub mod pause;
+pub mod prune;
 pub mod record;
 pub mod remove;
+pub mod rename;
 pub mod restart_policy;
 pub mod restore;
 pub mod runtime;
 pub mod start;
+pub mod stats;
 pub mod stop;
+pub mod top;
+pub mod update;
 pub mod wait;
 
 pub use record::{ContainerRecord, RunState, Status};

@@ -1,5 +1,6 @@
 //! The routes, one file per resource, and the small request helpers they share.
 
+pub mod container_ops;
 pub mod containers;
 pub mod exec;
 pub mod images;
@@ -17,6 +18,7 @@ pub fn all() -> Router<Engine> {
     Router::new()
         .merge(system::routes())
         .merge(containers::routes())
+        .merge(container_ops::routes())
         .merge(exec::routes())
         .merge(images::routes())
 }

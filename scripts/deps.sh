@@ -37,3 +37,14 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "scripts/deps.sh: cargo is missing: install the Rust toolchain with rustup first" >&2
   exit 1
 fi
+
+# docker-py 7.1.0 for tests/tests/docker_py.rs, for the python3 the tests find on PATH. Only when
+# it is not importable already; a failed install (no PyPI) warns, the tests then skip (or fail
+# under BERTH_TEST_STRICT=1).
+if ! python3 -c 'import docker, sys; sys.exit(docker.__version__ != "7.1.0")' 2>/dev/null; then
+  echo "scripts/deps.sh: installing docker-py 7.1.0 (pip)"
+  # Debian's own python3 refuses pip installs outside a venv (PEP 668) unless told otherwise.
+  python3 -m pip install -q 'docker==7.1.0' 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages 'docker==7.1.0' ||
+    echo "scripts/deps.sh: warning: pip install docker==7.1.0 failed; the docker-py tests will skip" >&2
+fi

@@ -19,15 +19,15 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// after the skip message (a failure under BERTH_TEST_STRICT=1).
 /// To test `berth daemon` instead, make the body `berth_daemon()`.
 fn start_daemon() -> Option<(PathBuf, Box<dyn Any>)> {
-    dockerd()
+    berth_daemon()
 }
 
+#[allow(dead_code)]
 fn dockerd() -> Option<(PathBuf, Box<dyn Any>)> {
     let d = Dockerd::start()?;
     Some((d.socket.clone(), Box::new(d)))
 }
 
-#[allow(dead_code)]
 fn berth_daemon() -> Option<(PathBuf, Box<dyn Any>)> {
     if !berth_e2e::require(berth_e2e::is_root(), "berth daemon needs root") {
         return None;

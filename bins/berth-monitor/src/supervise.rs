@@ -249,15 +249,7 @@ impl Supervisor {
             }
             Slot::Output(i) => self.pump(i),
             Slot::Stdin => self.write_stdin(),
-            Slot::AttachListener => {
-                if let Some(l) = &self.attach {
-                    while let Ok((s, _)) = l.accept() {
-                        if s.set_nonblocking(true).is_ok() {
-                            self.clients.push(Client::new(s));
-                        }
-                    }
-                }
-            }
+            Slot::AttachListener => self.accept_clients(),
             Slot::Client(i) => {
                 let c = &mut self.clients[i];
                 if revents.contains(PollFlags::OUT) {
@@ -368,6 +360,10 @@ impl Supervisor {
     /// Reads once from output `i`: into the log and to every attach client. On EOF (or EIO, a
     /// terminal whose other side is closed) flushes the partial line and closes it.
     fn pump(&mut self, i: usize) {
+        // A client whose connect() returned before this output was produced must get it, even
+        // if poll reported the output first: the daemon connects its attach clients before it
+        // runs `RUNTIME start`, and a short-lived container's only output would be lost.
+        self.accept_clients();
         let o = &mut self.outputs[i];
         let Some(fd) = &o.fd else { return };
         let mut buf = [0u8; 64 * 1024];
@@ -391,6 +387,19 @@ impl Supervisor {
             let _ = o.lines.finish(log);
         }
         o.fd = None;
+    }
+}
+
+impl Supervisor {
+    /// Accepts every attach client waiting in the listen queue.
+    fn accept_clients(&mut self) {
+        if let Some(l) = &self.attach {
+            while let Ok((s, _)) = l.accept() {
+                if s.set_nonblocking(true).is_ok() {
+                    self.clients.push(Client::new(s));
+                }
+            }
+        }
     }
 }
 

@@ -36,6 +36,7 @@ impl Engine {
                 Status::Running | Status::Paused if alive => {
                     tracing::info!(id = %rec.id, "re-adopting running container");
                     self.watch_monitor(c.clone(), rec.monitor_pid);
+                    self.health_start(&c);
                 }
                 Status::Running | Status::Paused => {
                     // The monitor ended while we were away: on_exit reads its exit file.

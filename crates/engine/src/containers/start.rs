@@ -201,6 +201,7 @@ impl Engine {
         })?;
         self.container_event(&rec, "start");
         self.watch_monitor(c.clone(), spawned.monitor_pid);
+        self.health_start(c);
         Ok(())
     }
 

@@ -117,10 +117,24 @@ impl Engine {
         if sig == libc::SIGKILL {
             c.update(self, |r| r.manually_stopped = true)?;
         }
+        let mut exits = c.exits.subscribe();
+        let seen = exits.borrow().count;
         self.signal(&rec.runtime, &rec.id, sig).await?;
         let mut attrs = std::collections::HashMap::new();
         attrs.insert("signal".to_string(), sig.to_string());
         self.container_event_with(&rec, "kill", attrs);
+        if sig == libc::SIGKILL {
+            // As dockerd: `kill` (SIGKILL) returns once the container has exited, so what the
+            // client does next (rm, prune, start) sees it stopped.
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                while exits.borrow().count == seen {
+                    if exits.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         Ok(())
     }
 

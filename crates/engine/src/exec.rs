@@ -291,18 +291,22 @@ impl Engine {
         let mut p = spec["process"].clone();
         p["args"] = json!(cfg.cmd.clone().unwrap_or_default());
         p["terminal"] = json!(tty);
-        if let Some(env) = &cfg.env {
-            let mut base: Vec<String> = p["env"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
-            crate::spec::merge::replace_or_append_env(&mut base, env);
-            p["env"] = json!(base);
+        let mut base: Vec<String> = p["env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Docker gives an exec with a terminal TERM=xterm unless the container's env sets TERM.
+        if tty && !base.iter().any(|e| e.starts_with("TERM=")) {
+            base.push("TERM=xterm".to_string());
         }
+        if let Some(env) = &cfg.env {
+            crate::spec::merge::replace_or_append_env(&mut base, env);
+        }
+        p["env"] = json!(base);
         if let Some(w) = cfg.working_dir.as_deref().filter(|w| !w.is_empty()) {
             p["cwd"] = json!(w);
         }

@@ -52,10 +52,36 @@ fn inspect_json(engine: &Engine, rec: &ContainerRecord) -> Value {
         ("AutoRemove", json!(false)),
         ("Privileged", json!(false)),
         ("Init", Value::Null),
+        ("CapAdd", Value::Null),
+        ("CapDrop", Value::Null),
+        ("DeviceCgroupRules", Value::Null),
+        ("DeviceRequests", Value::Null),
+        ("ExtraHosts", Value::Null),
+        ("GroupAdd", Value::Null),
+        ("KernelMemory", json!(0)),
+        ("KernelMemoryTCP", json!(0)),
+        ("Links", Value::Null),
+        ("SecurityOpt", Value::Null),
+        ("VolumesFrom", Value::Null),
     ] {
         if host_config.get(k).is_none() {
             host_config[k] = d;
         }
+    }
+    // dockerd records its default masked and read-only paths at create (none if privileged).
+    let privileged = rec.host_config.privileged == Some(true);
+    for (k, d) in [
+        ("MaskedPaths", crate::spec::DEFAULT_MASKED_PATHS),
+        ("ReadonlyPaths", crate::spec::DEFAULT_READONLY_PATHS),
+    ] {
+        let d = if privileged { Value::Null } else { json!(d) };
+        if host_config.get(k).is_none() {
+            host_config[k] = d;
+        }
+    }
+    // dockerd stores its default /dev/shm size (64 MiB) at create; the spec applies the same.
+    if host_config["ShmSize"].as_i64().unwrap_or(0) == 0 {
+        host_config["ShmSize"] = json!(64 * 1024 * 1024);
     }
     let network_mode = rec
         .host_config
@@ -63,7 +89,17 @@ fn inspect_json(engine: &Engine, rec: &ContainerRecord) -> Value {
         .clone()
         .filter(|m| !m.is_empty() && m != "default")
         .unwrap_or_else(|| "bridge".into());
-    let config = serde_json::to_value(&rec.config).unwrap_or(json!({}));
+    let mut config = serde_json::to_value(&rec.config).unwrap_or(json!({}));
+    for (k, d) in [
+        ("User", json!("")),
+        ("Entrypoint", Value::Null),
+        ("OnBuild", Value::Null),
+        ("Volumes", Value::Null),
+    ] {
+        if config.get(k).is_none() {
+            config[k] = d;
+        }
+    }
     let upper = engine
         .images
         .snapshots()
@@ -109,6 +145,14 @@ fn inspect_json(engine: &Engine, rec: &ContainerRecord) -> Value {
             "IPAddress": "",
             "IPPrefixLen": 0,
             "MacAddress": "",
+            "EndpointID": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPv6Gateway": "",
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null,
             "Networks": if network_mode == "host" || network_mode == "none" {
                 json!({ network_mode.clone(): {"NetworkID": "", "IPAddress": "", "Gateway": "", "MacAddress": ""} })
             } else {

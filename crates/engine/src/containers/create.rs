@@ -130,10 +130,10 @@ impl Engine {
                 crate::config::LOG_DRIVERS.join(", ")
             )));
         }
+        // dockerd: the request's options if it gives any (with or without a driver name),
+        // else the daemon's when the driver is the daemon's.
         let opts: BTreeMap<String, String> = match &lc.config {
-            Some(c) if lc.typ.as_deref().is_some_and(|t| !t.is_empty()) => {
-                c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-            }
+            Some(c) if !c.is_empty() => c.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             _ if driver == self.config.log_driver => self.config.log_opts.clone(),
             _ => BTreeMap::new(),
         };

@@ -155,6 +155,8 @@ fn decode_local_entry(mut m: &[u8]) -> Option<LogEntry> {
         time: String::new(),
         line: Vec::new(),
     };
+    // The local format keeps a line without its newline; `partial` marks one that had none.
+    let mut partial = false;
     while !m.is_empty() {
         let key = varint(&mut m)?;
         match (key >> 3, key & 7) {
@@ -176,6 +178,9 @@ fn decode_local_entry(mut m: &[u8]) -> Option<LogEntry> {
                 let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos);
                 e.time = humantime::format_rfc3339_nanos(t).to_string();
             }
+            (4, 0) => {
+                partial = varint(&mut m)? != 0;
+            }
             (_, 0) => {
                 varint(&mut m)?;
             }
@@ -188,6 +193,9 @@ fn decode_local_entry(mut m: &[u8]) -> Option<LogEntry> {
             }
             _ => return None,
         }
+    }
+    if !partial {
+        e.line.push(b'\n');
     }
     Some(e)
 }
@@ -363,11 +371,12 @@ mod tests {
 
     #[test]
     fn local_frames_decode() {
-        // LogEntry{source:"stderr", time_nano:1, line:"hi\n"} framed.
+        // LogEntry{source:"stderr", time_nano:1, line:"hi"} framed (a whole line: the
+        // newline is not stored).
         let mut msg = vec![0x0a, 6];
         msg.extend_from_slice(b"stderr");
-        msg.extend_from_slice(&[0x10, 1, 0x1a, 3]);
-        msg.extend_from_slice(b"hi\n");
+        msg.extend_from_slice(&[0x10, 1, 0x1a, 2]);
+        msg.extend_from_slice(b"hi");
         let mut buf = (msg.len() as u32).to_be_bytes().to_vec();
         buf.extend_from_slice(&msg);
         buf.extend_from_slice(&(msg.len() as u32).to_be_bytes());

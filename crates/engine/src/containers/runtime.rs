@@ -18,6 +18,24 @@ impl Engine {
         Ok((bin, self.paths.runtime_root(runtime)))
     }
 
+    /// Whether the runtime still has state for container `id` (runc, crun and berth-runc all
+    /// keep a directory per container under their --root).
+    pub fn runtime_has_state(&self, runtime: &str, id: &str) -> bool {
+        self.runtime_paths(runtime)
+            .map(|(_, root)| root.join(id).exists())
+            .unwrap_or(true)
+    }
+
+    /// Deletes the runtime's state for `id` (killing what is left), if it has any: one exec
+    /// less per start and per removal when there is nothing to delete.
+    pub async fn runtime_delete(&self, runtime: &str, id: &str) {
+        if self.runtime_has_state(runtime, id) {
+            if let Err(e) = self.runtime_exec(runtime, &["delete", "--force", id]).await {
+                tracing::debug!(%id, "runtime delete: {e}");
+            }
+        }
+    }
+
     /// Runs `RUNTIME --root R ARGS...` and returns its stdout; a failure is an error carrying
     /// the runtime's own message (its last stderr line), as Docker shows runc's.
     pub async fn runtime_exec(&self, runtime: &str, args: &[&str]) -> Result<Vec<u8>> {

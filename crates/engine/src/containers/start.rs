@@ -135,9 +135,7 @@ impl Engine {
         let tty = rec.config.tty.unwrap_or(false);
         let stdin = rec.config.open_stdin.unwrap_or(false);
         // A leftover runtime state from a crash would make `create` fail with "exists".
-        let _ = self
-            .runtime_exec(&rec.runtime, &["delete", "--force", id])
-            .await;
+        self.runtime_delete(&rec.runtime, id).await;
         let child = self
             .spawn_monitor(&MonitorSpec {
                 container_id: id,
@@ -220,9 +218,7 @@ impl Engine {
 
     /// Undoes a run: the runtime's state, the rootfs mount, the monitor's directory.
     pub(crate) async fn cleanup_run(&self, rec: &ContainerRecord) {
-        let _ = self
-            .runtime_exec(&rec.runtime, &["delete", "--force", &rec.id])
-            .await;
+        self.runtime_delete(&rec.runtime, &rec.id).await;
         let rootfs = self.paths.rootfs(&rec.id);
         if crate::util::is_mountpoint(&rootfs) {
             if let Err(e) = berth_image::mount::unmount_path(&rootfs) {

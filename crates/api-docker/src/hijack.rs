@@ -225,6 +225,14 @@ pub async fn pump_io<T>(
         }
         // The client closed its stdin: tell the monitor (stdin-once closes the container's).
         let _ = sock_wr.shutdown().await;
+        // Keep reading (and dropping) what the client still sends: closing a socket with
+        // unread input resets the connection, and the client would report the reset instead
+        // of the output and exit code it is about to read.
+        while let Ok(n) = client_rd.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
     });
     let tty = opts.tty;
     let mut sock_rd = sock_rd;
@@ -254,7 +262,14 @@ pub async fn pump_io<T>(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), done).await;
     }
     let _ = client_wr.shutdown().await;
-    stdin_task.abort();
+    // The client closes its side once it has read our EOF; until then its input is drained.
+    let abort = stdin_task.abort_handle();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), stdin_task)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
 }
 
 /// The output of a monitor's attach socket as body chunks (for clients that did not upgrade).

@@ -197,10 +197,8 @@ fn docker_py_images_against_a_registry() {
 }
 
 /// Docker starts an exec whose user is not in the container's /etc/passwd and ends it with
-/// exit code 126, so `exec_run` returns (126, ...); Berth refuses `POST /exec/{id}/start` with
-/// 400 before the stream, which docker-py raises as APIError.
+/// exit code 126, so `exec_run` returns (126, ...) with the error in the output.
 #[test]
-#[ignore = "berth answers 400 on exec start for an unknown user; Docker ends the exec with 126"]
 fn docker_py_exec_unknown_user_is_exit_126() {
     plain_case("exec_unknown_user");
 }

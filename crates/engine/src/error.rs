@@ -25,6 +25,10 @@ pub enum Error {
     /// Not allowed in this configuration. (403)
     #[error("{0}")]
     Forbidden(String),
+    /// An exec was started and could not run its process (unknown user...): its exit code is
+    /// set; clients that attached get the message in the stream. (500 when not attached)
+    #[error("{0}")]
+    ExecFailed(String),
     /// Everything else: the daemon or the host failed. (500)
     #[error("{0}")]
     Internal(String),
@@ -55,7 +59,7 @@ impl Error {
             Error::NotModified(_) => Kind::NotModified,
             Error::Unauthorized(_) => Kind::Unauthorized,
             Error::Forbidden(_) => Kind::Forbidden,
-            Error::Internal(_) => Kind::Internal,
+            Error::Internal(_) | Error::ExecFailed(_) => Kind::Internal,
             Error::Image(e) => match e {
                 berth_image::Error::NotFound { .. } => Kind::NotFound,
                 berth_image::Error::AlreadyExists { .. } => Kind::Conflict,

@@ -113,7 +113,14 @@ impl Engine {
         let rec = c.record();
         check_running(&rec)?;
         let tty = tty_override.unwrap_or(s.config.tty.unwrap_or(false));
-        let process = self.exec_process(&rec, &s.config, tty)?;
+        let process = match self.exec_process(&rec, &s.config, tty) {
+            Ok(p) => p,
+            Err(e) => {
+                // As dockerd: the exec ran and failed (exit code 126), e.g. an unknown user.
+                self.exec_finished(&s, 126);
+                return Err(Error::ExecFailed(e.to_string()));
+            }
+        };
         let files = MonitorFiles::new(self.paths.exec_dir(exec_id));
         std::fs::create_dir_all(&files.dir)
             .map_err(|e| Error::internal(format!("creating {}", files.dir.display()), e))?;

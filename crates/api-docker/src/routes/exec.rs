@@ -62,7 +62,21 @@ async fn start(
     }
     let detach_keys = hijack::parse_detach_keys(inspect["DetachKeys"].as_str().unwrap_or(""))
         .map_err(ApiError::bad_request)?;
-    let run = e.exec_start(&id, true, b.tty).await?;
+    let run = match e.exec_start(&id, true, b.tty).await {
+        Ok(run) => run,
+        Err(berth_engine::Error::ExecFailed(msg)) if upgrade => {
+            // dockerd hijacks first and writes the failure into the stream; the client then
+            // reads the exit code (126) from exec inspect.
+            let tty = inspect["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
+            tokio::spawn(async move {
+                if let Ok(up) = on_upgrade.await {
+                    hijack::fail(up, tty, &msg).await;
+                }
+            });
+            return Ok(hijack::upgrade_response(tty));
+        }
+        Err(err) => return Err(err.into()),
+    };
     let tty = run.tty;
     let opts = StreamOptions {
         stdin: inspect["OpenStdin"].as_bool().unwrap_or(false),

@@ -45,13 +45,17 @@ impl Env {
     /// Runs berth-monitor for `id`, with the exit file `ID.exit`, the log `ID.log` and the
     /// monitor's pid in `ID.monitor-pid`.
     fn monitor(&mut self, bundle: &Path, id: &str, extra: &[&str]) -> Output {
+        let mut c = self.container_monitor(bundle, id, &self.file(&format!("{id}.monitor-pid")));
+        c.args(extra);
+        output_via_files(&mut c)
+    }
+
+    /// berth-monitor for container `id` with its exit file and log in the test's directory and
+    /// its pid written to `pid_file`; `id` is deleted when the test ends.
+    fn container_monitor(&mut self, bundle: &Path, id: &str, pid_file: &Path) -> Command {
         self.ids.push(id.to_string());
-        let mut c = Command::new(bin("berth-monitor"));
-        c.arg("--runtime")
-            .arg(bin("berth-runc"))
-            .arg("--runtime-root")
-            .arg(self.root())
-            .arg("--bundle")
+        let mut c = self.berth_monitor(None);
+        c.arg("--bundle")
             .arg(bundle)
             .arg("--id")
             .arg(id)
@@ -60,9 +64,50 @@ impl Env {
             .arg("--log-file")
             .arg(self.file(&format!("{id}.log")))
             .arg("--monitor-pid-file")
-            .arg(self.file(&format!("{id}.monitor-pid")))
-            .args(extra);
-        output_via_files(&mut c)
+            .arg(pid_file);
+        c
+    }
+
+    /// `berth-monitor [SUBCOMMAND]` driving berth-runc with the test's private runtime root.
+    fn berth_monitor(&self, subcommand: Option<&str>) -> Command {
+        let mut c = Command::new(bin("berth-monitor"));
+        c.args(subcommand)
+            .arg("--runtime")
+            .arg(bin("berth-runc"))
+            .arg("--runtime-root")
+            .arg(self.root());
+        c
+    }
+
+    /// Starts the monitor with the container created, not started, and an attach socket, so the
+    /// test can connect before the container runs, as the daemon does; returns the socket.
+    fn start_created(&mut self, bundle: &Path, id: &str, extra: &[&str]) -> PathBuf {
+        let attach = self.sock(id, "attach");
+        let a = utf8(&attach);
+        let args: Vec<&str> = ["--no-start", "--attach-socket", &a]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        self.start(bundle, id, &args);
+        attach
+    }
+
+    /// SIGKILLs container `id` and waits for its exit file, which must say 128+9.
+    fn kill_and_wait(&self, id: &str) -> Value {
+        self.runc_ok(&["kill", id, "KILL"]);
+        let exit = self.wait_exit(id);
+        assert_eq!(exit["exit_code"], 137, "{exit}");
+        exit
+    }
+
+    fn runc_ok(&self, args: &[&str]) {
+        let o = self.runc(args);
+        assert!(o.status.success(), "{}: {}", args[0], stderr(&o));
+    }
+
+    /// `berth-runc state` as JSON.
+    fn state(&self, id: &str) -> Value {
+        serde_json::from_slice(&self.runc(&["state", id]).stdout).expect("state")
     }
 
     fn start(&mut self, bundle: &Path, id: &str, extra: &[&str]) {
@@ -98,6 +143,38 @@ impl Env {
     }
 }
 
+impl Env {
+    /// The json-file log of `id` as sorted (stream, text) pairs: the two pipes are read
+    /// independently, so only the order within a stream is defined.
+    fn logged_by_stream(&self, id: &str) -> Vec<(String, String)> {
+        let mut got: Vec<(String, String)> = self
+            .log_entries(&format!("{id}.log"))
+            .iter()
+            .map(|e| {
+                (
+                    e["stream"].as_str().expect("stream").to_string(),
+                    e["log"].as_str().expect("log").to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    }
+
+    /// Neither the runtime's state directory nor a cgroup of container `id` is left.
+    fn assert_container_gone(&self, id: &str) {
+        assert!(
+            !self.root().join(id).exists(),
+            "state dir of {id} left behind"
+        );
+        assert_eq!(
+            cgroup_dirs(id),
+            Vec::<PathBuf>::new(),
+            "cgroups of {id} left"
+        );
+    }
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
         for id in &self.ids {
@@ -105,6 +182,11 @@ impl Drop for Env {
             berth_e2e::kill_pids(&berth_e2e::pids_mentioning(id));
         }
     }
+}
+
+/// A path as a command-line argument.
+fn utf8(p: &Path) -> String {
+    p.to_str().expect("utf-8").to_string()
 }
 
 /// Polls `cond` every 10 ms for at most [`PATIENCE`].
@@ -121,15 +203,19 @@ fn poll_until(mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, ...
-fn ready() -> bool {
-    berth_e2e::can_run_containers("berth-monitor tests")
+impl Env {
+    /// A fresh Env, or None (with the reason printed, or a failure under BERTH_TEST_STRICT)
+    /// where this machine cannot run containers.
+    fn if_ready() -> Option<Env> {
+        berth_e2e::can_run_containers("berth-monitor tests").then(Env::new)
+    }
 }
 
 fn config(args: &[&str]) -> Value {
     berth_e2e::writable_config(args)
 }
 
+/// Fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, ...
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
@@ -143,10 +229,9 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn exit_code_and_both_streams_are_recorded_and_delete_leaves_nothing() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&[
         "sh",
         "-c",
@@ -165,39 +250,29 @@ fn exit_code_and_both_streams_are_recorded_and_delete_leaves_nothing() {
         "{exit}"
     );
 
-    let entries = env.log_entries(&format!("{id}.log"));
-    let mut got: Vec<(String, String)> = entries
-        .iter()
-        .map(|e| {
-            assert!(
-                e["time"].as_str().is_some_and(|t| t.len() == 30),
-                "RFC 3339 with nanoseconds: {e}"
-            );
-            (
-                e["stream"].as_str().expect("stream").to_string(),
-                e["log"].as_str().expect("log").to_string(),
-            )
-        })
-        .collect();
-    // The two pipes are read independently: only the order within a stream is defined.
-    got.sort();
-    let want = [
-        ("stderr", "err\n"),
-        ("stdout", "out\n"),
-        ("stdout", "partial"),
-    ]
-    .map(|(s, l)| (s.to_string(), l.to_string()));
-    assert_eq!(got, want);
+    for e in env.log_entries(&format!("{id}.log")) {
+        assert!(
+            e["time"].as_str().is_some_and(|t| t.len() == 30),
+            "RFC 3339 with nanoseconds: {e}"
+        );
+    }
+    assert_eq!(
+        env.logged_by_stream(&id),
+        [
+            ("stderr", "err\n"),
+            ("stdout", "out\n"),
+            ("stdout", "partial")
+        ]
+        .map(|(s, l)| (s.to_string(), l.to_string()))
+    );
 
     let monitor = env.monitor_pid(&id);
     assert!(
         poll_until(|| !alive(monitor)),
         "the monitor is still there after the container exited"
     );
-    let o = env.runc(&["delete", &id]);
-    assert!(o.status.success(), "delete: {}", stderr(&o));
-    assert!(!env.root().join(&id).exists(), "state dir left behind");
-    assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "cgroups left");
+    env.runc_ok(&["delete", &id]);
+    env.assert_container_gone(&id);
     assert!(
         !env.file(&format!("{id}.exit.init-pid")).exists(),
         "the monitor's own pid file left behind"
@@ -206,29 +281,23 @@ fn exit_code_and_both_streams_are_recorded_and_delete_leaves_nothing() {
 
 #[test]
 fn killed_container_reports_128_plus_signal() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&["sleep", "1000"]));
     let id = unique_id("mon-kill");
     env.start(b.path(), &id, &[]);
-    let o = env.runc(&["kill", &id, "KILL"]);
-    assert!(o.status.success(), "kill: {}", stderr(&o));
-    let exit = env.wait_exit(&id);
-    assert_eq!(exit["exit_code"], 137, "{exit}");
+    let exit = env.kill_and_wait(&id);
     assert_eq!(exit["signal"], 9, "{exit}");
-    let o = env.runc(&["delete", &id]);
-    assert!(o.status.success(), "delete: {}", stderr(&o));
+    env.runc_ok(&["delete", &id]);
     assert!(!env.root().join(&id).exists(), "state dir left behind");
 }
 
 #[test]
 fn monitor_is_detached_and_outlives_its_caller() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&[
         "sh",
         "-c",
@@ -247,7 +316,7 @@ fn monitor_is_detached_and_outlives_its_caller() {
     );
     assert_eq!(f[3], monitor.to_string(), "monitor leads its own session");
 
-    let state: Value = serde_json::from_slice(&env.runc(&["state", &id]).stdout).expect("state");
+    let state = env.state(&id);
     assert_eq!(state["status"], "running", "{state}");
     let init = state["pid"].as_u64().expect("pid") as u32;
     let init_stat = stat_fields(init).expect("init stat");
@@ -271,9 +340,7 @@ fn monitor_is_detached_and_outlives_its_caller() {
         !env.file(&format!("{id}.exit")).exists(),
         "exit file before exit"
     );
-    let o = env.runc(&["kill", &id, "KILL"]);
-    assert!(o.status.success(), "kill: {}", stderr(&o));
-    assert_eq!(env.wait_exit(&id)["exit_code"], 137);
+    env.kill_and_wait(&id);
     assert!(
         poll_until(|| !alive(monitor)),
         "monitor outlived its container"
@@ -282,10 +349,9 @@ fn monitor_is_detached_and_outlives_its_caller() {
 
 #[test]
 fn bad_bundle_fails_with_the_runtimes_error_and_leaves_nothing() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&["true"]));
     std::fs::write(b.path().join("config.json"), "{ not json").expect("write");
     let id = unique_id("mon-bad");
@@ -296,8 +362,7 @@ fn bad_bundle_fails_with_the_runtimes_error_and_leaves_nothing() {
         err.contains("config.json"),
         "the runtime's error names the file: {err}"
     );
-    assert!(!env.root().join(&id).exists(), "state dir left behind");
-    assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "cgroups left");
+    env.assert_container_gone(&id);
     for f in ["exit", "log", "monitor-pid", "exit.init-pid"] {
         assert!(
             !env.file(&format!("{id}.{f}")).exists(),
@@ -318,10 +383,9 @@ fn bad_bundle_fails_with_the_runtimes_error_and_leaves_nothing() {
 
 #[test]
 fn log_rotates_by_size_like_docker() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&[
         "sh",
         "-c",
@@ -360,8 +424,7 @@ fn log_rotates_by_size_like_docker() {
     assert!(first > 0, "nothing was rotated away");
     let want: Vec<String> = (first..40).map(|i| format!("line-{i}\n")).collect();
     assert_eq!(lines, want);
-    let o = env.runc(&["delete", &id]);
-    assert!(o.status.success(), "delete: {}", stderr(&o));
+    env.runc_ok(&["delete", &id]);
 }
 
 // ---- attach, stdin, terminal, exec, log drivers (the daemon's protocol) ----
@@ -468,13 +531,8 @@ impl Env {
     ) -> std::thread::JoinHandle<Output> {
         let p = self.file(&format!("{exec_id}.process.json"));
         std::fs::write(&p, serde_json::to_vec(process).expect("json")).expect("process.json");
-        let mut c = Command::new(bin("berth-monitor"));
-        c.arg("exec")
-            .arg("--runtime")
-            .arg(bin("berth-runc"))
-            .arg("--runtime-root")
-            .arg(self.root())
-            .arg("--id")
+        let mut c = self.berth_monitor(Some("exec"));
+        c.arg("--id")
             .arg(id)
             .arg("--process")
             .arg(&p)
@@ -505,29 +563,25 @@ fn tty_config(args: &[&str]) -> Value {
 
 #[test]
 fn attach_gets_stdout_and_stderr_framed_apart_with_no_start() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&[
         "sh",
         "-c",
         "echo out1; echo err1 >&2; echo out2; exit 4",
     ]));
     let id = unique_id("mon-att");
-    let attach = env.sock(&id, "attach");
-    let a = attach.to_str().expect("utf-8").to_string();
-    env.start(b.path(), &id, &["--no-start", "--attach-socket", &a]);
+    let attach = env.start_created(b.path(), &id, &[]);
     // Created, not started: the test starts it once attached, as the daemon does.
-    let state: Value = serde_json::from_slice(&env.runc(&["state", &id]).stdout).expect("state");
+    let state = env.state(&id);
     assert_eq!(state["status"], "created", "{state}");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&attach).expect("socket").permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "attach socket mode");
     let mut c = connect(&attach);
-    let o = env.runc(&["start", &id]);
-    assert!(o.status.success(), "start: {}", stderr(&o));
+    env.runc_ok(&["start", &id]);
     let frames = read_frames(&mut c);
     assert_eq!(stream_of(&frames, 1), "out1\nout2\n");
     assert_eq!(stream_of(&frames, 2), "err1\n");
@@ -535,72 +589,48 @@ fn attach_gets_stdout_and_stderr_framed_apart_with_no_start() {
     assert_eq!(env.wait_exit(&id)["exit_code"], 4);
     assert!(poll_until(|| !attach.exists()), "attach socket left behind");
     // Everything was logged too.
-    let mut logged: Vec<String> = env
-        .log_entries(&format!("{id}.log"))
-        .iter()
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["stream"].as_str().expect("stream"),
-                e["log"].as_str().expect("log")
-            )
-        })
-        .collect();
-    logged.sort();
-    assert_eq!(logged, ["stderr:err1\n", "stdout:out1\n", "stdout:out2\n"]);
-    let o = env.runc(&["delete", &id]);
-    assert!(o.status.success(), "delete: {}", stderr(&o));
+    assert_eq!(
+        env.logged_by_stream(&id),
+        [
+            ("stderr", "err1\n"),
+            ("stdout", "out1\n"),
+            ("stdout", "out2\n")
+        ]
+        .map(|(s, l)| (s.to_string(), l.to_string()))
+    );
+    env.runc_ok(&["delete", &id]);
 }
 
 #[test]
 fn stdin_through_attach_reaches_cat_and_stdin_once_closes_it() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&["cat"]));
     let id = unique_id("mon-stdin");
-    let attach = env.sock(&id, "attach");
-    let a = attach.to_str().expect("utf-8").to_string();
-    env.start(
-        b.path(),
-        &id,
-        &[
-            "--no-start",
-            "--stdin",
-            "--stdin-once",
-            "--attach-socket",
-            &a,
-        ],
-    );
+    let attach = env.start_created(b.path(), &id, &["--stdin", "--stdin-once"]);
     let mut c = connect(&attach);
-    let o = env.runc(&["start", &id]);
-    assert!(o.status.success(), "start: {}", stderr(&o));
+    env.runc_ok(&["start", &id]);
     c.write_all(b"hello\nworld\n").expect("write stdin");
     // Half-close: this client is done with stdin; with --stdin-once cat sees EOF and exits 0.
     c.shutdown(std::net::Shutdown::Write).expect("shutdown");
     let frames = read_frames(&mut c);
     assert_eq!(stream_of(&frames, 1), "hello\nworld\n");
     assert_eq!(env.wait_exit(&id)["exit_code"], 0);
-    let o = env.runc(&["delete", &id]);
-    assert!(o.status.success(), "delete: {}", stderr(&o));
+    env.runc_ok(&["delete", &id]);
 }
 
 #[test]
 fn two_attach_clients_both_get_the_output() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&["sh", "-c", "echo one; echo two >&2"]));
     let id = unique_id("mon-two");
-    let attach = env.sock(&id, "attach");
-    let a = attach.to_str().expect("utf-8").to_string();
-    env.start(b.path(), &id, &["--no-start", "--attach-socket", &a]);
+    let attach = env.start_created(b.path(), &id, &[]);
     let mut c1 = connect(&attach);
     let mut c2 = connect(&attach);
-    let o = env.runc(&["start", &id]);
-    assert!(o.status.success(), "start: {}", stderr(&o));
+    env.runc_ok(&["start", &id]);
     for c in [&mut c1, &mut c2] {
         let f = read_frames(c);
         assert_eq!(stream_of(&f, 1), "one\n");
@@ -611,38 +641,23 @@ fn two_attach_clients_both_get_the_output() {
 
 #[test]
 fn tty_output_comes_through_the_pty_and_resize_changes_stty_size() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&tty_config(&[
         "sh",
         "-c",
         "while true; do stty size; sleep 0.05; done",
     ]));
     let id = unique_id("mon-tty");
-    let attach = env.sock(&id, "attach");
     let ctl = env.sock(&id, "ctl");
-    let (a, c) = (
-        attach.to_str().expect("utf-8").to_string(),
-        ctl.to_str().expect("utf-8").to_string(),
-    );
-    env.start(
+    let attach = env.start_created(
         b.path(),
         &id,
-        &[
-            "--no-start",
-            "--tty",
-            "--stdin",
-            "--attach-socket",
-            &a,
-            "--ctl-socket",
-            &c,
-        ],
+        &["--tty", "--stdin", "--ctl-socket", &utf8(&ctl)],
     );
     let mut client = connect(&attach);
-    let o = env.runc(&["start", &id]);
-    assert!(o.status.success(), "start: {}", stderr(&o));
+    env.runc_ok(&["start", &id]);
     // A terminal's output is one stream, with the terminal's \r\n. Before any resize the size
     // is 0x0, which busybox's stty reports as an error: only the change is checked.
     read_until(&mut client, "\r\n");
@@ -651,8 +666,7 @@ fn tty_output_comes_through_the_pty_and_resize_changes_stty_size() {
         .write_all(b"{\"resize\":{\"height\":33,\"width\":111}}\n")
         .expect("resize");
     read_until(&mut client, "33 111\r\n");
-    let o = env.runc(&["kill", &id, "KILL"]);
-    assert!(o.status.success(), "kill: {}", stderr(&o));
+    env.runc_ok(&["kill", &id, "KILL"]);
     let rest = read_frames(&mut client);
     assert!(rest.iter().all(|(s, _)| *s == 1), "tty frames are stream 1");
     assert_eq!(env.wait_exit(&id)["exit_code"], 137);
@@ -679,10 +693,9 @@ fn tty_output_comes_through_the_pty_and_resize_changes_stty_size() {
 
 #[test]
 fn exec_with_attach_wait_gets_output_and_exit_code_with_and_without_tty() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&["sleep", "1000"]));
     let id = unique_id("mon-exec");
     env.start(b.path(), &id, &[]);
@@ -732,9 +745,7 @@ fn exec_with_attach_wait_gets_output_and_exit_code_with_and_without_tty() {
     assert!(frames.iter().all(|(s, _)| *s == 1));
     assert_eq!(env.wait_exit(&ex)["exit_code"], 2);
 
-    let o = env.runc(&["kill", &id, "KILL"]);
-    assert!(o.status.success(), "kill: {}", stderr(&o));
-    assert_eq!(env.wait_exit(&id)["exit_code"], 137);
+    env.kill_and_wait(&id);
 }
 
 /// Decodes the records of a `local` log file: (source, time_nano, line, partial).
@@ -783,10 +794,9 @@ fn local_records(mut b: &[u8]) -> Vec<(String, i64, Vec<u8>, bool)> {
 
 #[test]
 fn local_and_none_log_drivers() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     let b = Bundle::new(&config(&["sh", "-c", "echo a; echo b >&2; printf c"]));
     let id = unique_id("mon-local");
     env.start(b.path(), &id, &["--log-driver", "local"]);
@@ -825,10 +835,9 @@ fn local_and_none_log_drivers() {
 
 #[test]
 fn a_client_that_never_reads_does_not_stall_the_container() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     // 16 MB: far more than a socket buffer plus the monitor's per-client buffer.
     let b = Bundle::new(&config(&[
         "sh",
@@ -836,16 +845,9 @@ fn a_client_that_never_reads_does_not_stall_the_container() {
         "head -c 16000000 /dev/zero; echo done >&2",
     ]));
     let id = unique_id("mon-slow");
-    let attach = env.sock(&id, "attach");
-    let a = attach.to_str().expect("utf-8").to_string();
-    env.start(
-        b.path(),
-        &id,
-        &["--no-start", "--log-driver", "none", "--attach-socket", &a],
-    );
+    let attach = env.start_created(b.path(), &id, &["--log-driver", "none"]);
     let mut stalled = connect(&attach);
-    let o = env.runc(&["start", &id]);
-    assert!(o.status.success(), "start: {}", stderr(&o));
+    env.runc_ok(&["start", &id]);
     assert_eq!(env.wait_exit(&id)["exit_code"], 0);
     // The monitor dropped the client rather than wait: it gets less than was written.
     let mut all = Vec::new();
@@ -859,18 +861,14 @@ fn a_client_that_never_reads_does_not_stall_the_container() {
 
 #[test]
 fn failures_leave_no_sockets_logs_or_containers() {
-    if !ready() {
+    let Some(mut env) = Env::if_ready() else {
         return;
-    }
-    let mut env = Env::new();
+    };
     // create fails: --tty with a config that has no terminal.
     let b = Bundle::new(&config(&["true"]));
     let id = unique_id("mon-fail");
     let (attach, ctl) = (env.sock(&id, "attach"), env.sock(&id, "ctl"));
-    let (a, c) = (
-        attach.to_str().expect("utf-8").to_string(),
-        ctl.to_str().expect("utf-8").to_string(),
-    );
+    let (a, c) = (utf8(&attach), utf8(&ctl));
     let o = env.monitor(
         b.path(),
         &id,
@@ -894,33 +892,14 @@ fn failures_leave_no_sockets_logs_or_containers() {
 
     // create succeeds, then writing the monitor pid file fails: the container is deleted.
     let id = unique_id("mon-fail2");
-    let mut cmd = Command::new(bin("berth-monitor"));
-    cmd.arg("--runtime")
-        .arg(bin("berth-runc"))
-        .arg("--runtime-root")
-        .arg(env.root())
-        .arg("--bundle")
-        .arg(b.path())
-        .arg("--id")
-        .arg(&id)
-        .arg("--exit-file")
-        .arg(env.file(&format!("{id}.exit")))
-        .arg("--log-file")
-        .arg(env.file(&format!("{id}.log")))
-        .arg("--monitor-pid-file")
-        .arg(env.file("no-such-dir/monitor-pid"))
-        .arg("--attach-socket")
-        .arg(env.sock(&id, "attach"));
-    env.ids.push(id.clone());
+    let mut cmd = env.container_monitor(b.path(), &id, &env.file("no-such-dir/monitor-pid"));
+    cmd.arg("--attach-socket").arg(env.sock(&id, "attach"));
     let o = output_via_files(&mut cmd);
     assert!(!o.status.success(), "an unwritable pid file must fail");
     assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
     assert_eq!(left(&env), Vec::<String>::new(), "files left");
-    assert!(
-        !env.root().join(&id).exists(),
-        "the created container was not deleted"
-    );
-    assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new(), "cgroups left");
+    // The container was created before the failure: it must have been deleted.
+    env.assert_container_gone(&id);
 
     // exec into a container that does not exist.
     let ex = format!("{id}-x");

@@ -249,9 +249,9 @@ impl Cli {
 mod tests {
     use super::*;
 
-    #[test]
-    fn container_mode_without_subcommand_and_exec_mode() {
-        let c = Cli::try_parse_from([
+    /// The flags every container-mode invocation needs, then `extra`.
+    fn container_cli(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let base = [
             "m",
             "--runtime",
             "runc",
@@ -261,11 +261,14 @@ mod tests {
             "/b",
             "--exit-file",
             "/e",
-            "--log-driver",
-            "none",
-            "--no-start",
-        ])
-        .expect("container flags parse");
+        ];
+        Cli::try_parse_from(base.iter().chain(extra))
+    }
+
+    #[test]
+    fn container_mode_without_subcommand_and_exec_mode() {
+        let c =
+            container_cli(&["--log-driver", "none", "--no-start"]).expect("container flags parse");
         let s = c.settings().expect("valid");
         assert!(matches!(
             s.mode,
@@ -305,18 +308,7 @@ mod tests {
 
     #[test]
     fn log_file_needed_unless_driver_none() {
-        let c = Cli::try_parse_from([
-            "m",
-            "--runtime",
-            "runc",
-            "--id",
-            "a",
-            "--bundle",
-            "/b",
-            "--exit-file",
-            "/e",
-        ])
-        .expect("parses");
+        let c = container_cli(&[]).expect("parses");
         let e = c.settings().expect_err("no --log-file");
         assert!(e.to_string().contains("--log-file"), "{e}");
     }

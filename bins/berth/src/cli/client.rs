@@ -268,12 +268,7 @@ impl Client {
     /// The body as text (inspect keeps the daemon's key order).
     pub async fn get_raw(&self, path: &str) -> Result<String> {
         let resp = self.request(Method::GET, path, empty(), &[]).await?;
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .context("reading the daemon's answer")?
-            .to_bytes();
+        let bytes = read_body(resp).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -326,14 +321,19 @@ impl Client {
     }
 }
 
-/// The whole body as JSON; an empty body is `null`.
-pub async fn read_json(resp: Response<Incoming>) -> Result<Value> {
-    let bytes = resp
+/// The whole body, however many chunks the daemon sent it in.
+async fn read_body(resp: Response<Incoming>) -> Result<Bytes> {
+    Ok(resp
         .into_body()
         .collect()
         .await
         .context("reading the daemon's answer")?
-        .to_bytes();
+        .to_bytes())
+}
+
+/// The whole body as JSON; an empty body is `null`.
+pub async fn read_json(resp: Response<Incoming>) -> Result<Value> {
+    let bytes = read_body(resp).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }

@@ -80,6 +80,17 @@ pub fn format_setting(dir: &Path, key: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// The format a listing verb prints with: `-q` alone asks for ids only, then `--format`, then
+/// the verb's setting in config.json (`psFormat`, `imagesFormat`); None means the default table.
+pub fn chosen_format(dir: &Path, setting: &str, quiet: bool, flag: Option<&str>) -> Option<String> {
+    if quiet && flag.is_none() {
+        Some("{{.ID}}".to_string())
+    } else {
+        flag.map(String::from)
+            .or_else(|| format_setting(dir, setting))
+    }
+}
+
 /// The "auths" key for a registry named by the user: scheme and path dropped; Docker Hub's
 /// names map to its historical URL.
 pub fn server_key(server: &str) -> String {

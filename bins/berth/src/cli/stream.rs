@@ -10,6 +10,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Docker's default detach sequence: ctrl-p, ctrl-q.
 pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
+/// The detach sequence of a `--detach-keys` flag, docker's default when the flag is not given.
+pub fn detach_keys(flag: Option<&str>) -> Result<Vec<u8>> {
+    parse_detach_keys(flag.unwrap_or(DEFAULT_DETACH_KEYS))
+}
+
 /// Parses docker's detach key syntax: comma-separated `ctrl-<c>` or single characters.
 pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();

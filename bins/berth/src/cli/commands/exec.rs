@@ -5,6 +5,8 @@ use super::super::client::{enc, query};
 use super::super::stream::{self, End};
 use super::super::{exit_code, Ctx, StatusError};
 use anyhow::{bail, Result};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::io::IsTerminal;
 
@@ -84,11 +86,7 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<()> {
     if a.tty && a.interactive && !std::io::stdin().is_terminal() {
         bail!("the input device is not a TTY");
     }
-    let keys = stream::parse_detach_keys(
-        a.detach_keys
-            .as_deref()
-            .unwrap_or(stream::DEFAULT_DETACH_KEYS),
-    )?;
+    let keys = stream::detach_keys(a.detach_keys.as_deref())?;
     let attach = !a.detach;
     let mut body = json!({
         "AttachStdin": attach && a.interactive,
@@ -143,6 +141,34 @@ pub async fn exec(ctx: &Ctx, a: ExecArgs) -> Result<()> {
     }
 }
 
+/// Opens the hijacked attach stream of a container that already runs or is about to be
+/// started: stdout and stderr always, stdin only when `stdin` (`attach` and `start -a`; `run`
+/// asks for the streams its -a flags name instead).
+pub async fn attach_output(
+    ctx: &Ctx,
+    id: &str,
+    stdin: bool,
+    detach_keys: Option<&str>,
+) -> Result<TokioIo<Upgraded>> {
+    let mut q = vec![
+        ("stream", "1".to_string()),
+        ("stdout", "1".to_string()),
+        ("stderr", "1".to_string()),
+    ];
+    if stdin {
+        q.push(("stdin", "1".to_string()));
+    }
+    if let Some(k) = detach_keys {
+        q.push(("detachKeys", k.to_string()));
+    }
+    ctx.client
+        .upgrade(
+            &format!("/containers/{}/attach{}", enc(id), query(&q)),
+            None,
+        )
+        .await
+}
+
 pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<()> {
     let info: Value = ctx
         .client
@@ -161,29 +187,8 @@ pub async fn attach(ctx: &Ctx, a: AttachArgs) -> Result<()> {
     let id = info["Id"].as_str().unwrap_or(&a.container).to_string();
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    let keys = stream::parse_detach_keys(
-        a.detach_keys
-            .as_deref()
-            .unwrap_or(stream::DEFAULT_DETACH_KEYS),
-    )?;
-    let mut q = vec![
-        ("stream", "1".to_string()),
-        ("stdout", "1".to_string()),
-        ("stderr", "1".to_string()),
-    ];
-    if stdin {
-        q.push(("stdin", "1".to_string()));
-    }
-    if let Some(k) = &a.detach_keys {
-        q.push(("detachKeys", k.clone()));
-    }
-    let conn = ctx
-        .client
-        .upgrade(
-            &format!("/containers/{}/attach{}", enc(&id), query(&q)),
-            None,
-        )
-        .await?;
+    let keys = stream::detach_keys(a.detach_keys.as_deref())?;
+    let conn = attach_output(ctx, &id, stdin, a.detach_keys.as_deref()).await?;
     let raw = (tty && stdin).then(stream::RawTerminal::enable);
     if tty && std::io::stdout().is_terminal() {
         stream::monitor_size(&ctx.client, format!("/containers/{}/resize", enc(&id)));

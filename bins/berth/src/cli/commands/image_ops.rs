@@ -1,10 +1,11 @@
 //! Image verbs besides ls and pull: push, tag, rmi, save, load, import, history, image prune.
 
-use super::super::client::{empty, enc, next_chunk, query, reader_body, JsonStream};
+use super::super::client::{empty, enc, next_chunk, query, reader_body, Body, JsonStream};
 use super::super::format::{
     ago, created_at, ellipsis, human_size, human_size_prec, row, short_id, Formatter,
 };
-use super::super::{config, progress, Ctx, StatusError};
+use super::super::{config, progress, Ctx};
+use super::fail_with;
 use super::images::{qualified, split_reference};
 use super::ps::filters_json;
 use anyhow::{bail, Context, Result};
@@ -200,15 +201,7 @@ pub async fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<()> {
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(StatusError {
-            code: 1,
-            message: Some(errors.join("\n")),
-        }
-        .into())
-    }
+    fail_with(errors)
 }
 
 pub async fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
@@ -281,18 +274,7 @@ pub async fn load(ctx: &Ctx, a: LoadArgs) -> Result<()> {
     if let Some(p) = &a.platform {
         q.push(("platform", p.clone()));
     }
-    let resp = ctx
-        .client
-        .request(
-            Method::POST,
-            &format!("/images/load{}", query(&q)),
-            body,
-            &[("content-type", "application/x-tar".into())],
-        )
-        .await?;
-    let mut s = JsonStream::new(resp);
-    progress::display(&mut s, &mut std::io::stdout(), stdout_tty(), false).await?;
-    Ok(())
+    send_tar(ctx, &format!("/images/load{}", query(&q)), body).await
 }
 
 pub async fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
@@ -325,11 +307,16 @@ pub async fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     if let Some(p) = &a.platform {
         q.push(("platform", p.clone()));
     }
+    send_tar(ctx, &format!("/images/create{}", query(&q)), body).await
+}
+
+/// POSTs a tar stream (load, import) and shows the daemon's JSON progress as docker does.
+async fn send_tar(ctx: &Ctx, path: &str, body: Body) -> Result<()> {
     let resp = ctx
         .client
         .request(
             Method::POST,
-            &format!("/images/create{}", query(&q)),
+            path,
             body,
             &[("content-type", "application/x-tar".into())],
         )
@@ -423,6 +410,17 @@ pub async fn prune(ctx: &Ctx, a: ImagePruneArgs) -> Result<()> {
         .client
         .post_json(&format!("/images/prune{q}"), None)
         .await?;
+    print_images_deleted(&v);
+    println!(
+        "Total reclaimed space: {}",
+        human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+    );
+    Ok(())
+}
+
+/// The "Deleted Images:" part of docker's image and system prune reports: one line per tag
+/// removed and per image deleted, lower-case unlike rmi's.
+pub fn print_images_deleted(v: &Value) {
     let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
     if !items.is_empty() {
         println!("Deleted Images:");
@@ -436,9 +434,4 @@ pub async fn prune(ctx: &Ctx, a: ImagePruneArgs) -> Result<()> {
         }
         println!();
     }
-    println!(
-        "Total reclaimed space: {}",
-        human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
-    );
-    Ok(())
 }

@@ -251,18 +251,18 @@ pub async fn run(ctx: &Ctx, a: ImagesArgs) -> Result<()> {
             ]));
         }
     }
-    let saved = config::format_setting(&ctx.config_dir, "imagesFormat");
-    let user = if a.quiet && a.format.is_none() {
-        Some("{{.ID}}")
-    } else {
-        a.format.as_deref().or(saved.as_deref())
-    };
+    let user = config::chosen_format(
+        &ctx.config_dir,
+        "imagesFormat",
+        a.quiet,
+        a.format.as_deref(),
+    );
     let default = if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    let f = Formatter::new(user, default, image_header)?;
+    let f = Formatter::new(user.as_deref(), default, image_header)?;
     print!("{}", f.render(&rows)?);
     Ok(())
 }

@@ -2,8 +2,9 @@
 
 use super::super::client::{enc, is_not_found, query};
 use super::super::format::{indent_json, tabwrite_min, Template};
-use super::super::{Ctx, StatusError};
+use super::super::Ctx;
 use super::run::ram_in_bytes;
+use super::{each, fail_with};
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
@@ -145,15 +146,7 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(StatusError {
-            code: 1,
-            message: Some(errors.join("\n")),
-        }
-        .into())
-    }
+    fail_with(errors)
 }
 
 pub async fn top(ctx: &Ctx, a: TopArgs) -> Result<()> {
@@ -236,30 +229,16 @@ pub async fn update(ctx: &Ctx, a: UpdateArgs) -> Result<()> {
     if body.is_empty() {
         bail!("you must provide one or more flags when using this command");
     }
-    let body = Value::Object(body);
-    let mut errors = Vec::new();
-    for c in &a.containers {
-        match ctx
+    let body = &Value::Object(body);
+    each(&a.containers, |c| async move {
+        let v = ctx
             .client
-            .post_json(&format!("/containers/{}/update", enc(c)), Some(&body))
-            .await
-        {
-            Ok(v) => {
-                for w in v["Warnings"].as_array().into_iter().flatten() {
-                    eprintln!("WARNING: {}", w.as_str().unwrap_or(""));
-                }
-                println!("{c}");
-            }
-            Err(e) => errors.push(format!("{e:#}")),
+            .post_json(&format!("/containers/{}/update", enc(&c)), Some(body))
+            .await?;
+        for w in v["Warnings"].as_array().into_iter().flatten() {
+            eprintln!("WARNING: {}", w.as_str().unwrap_or(""));
         }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(StatusError {
-            code: 1,
-            message: Some(errors.join("\n")),
-        }
-        .into())
-    }
+        Ok(Some(c))
+    })
+    .await
 }

@@ -5,7 +5,9 @@
 use super::super::client::{enc, query};
 use super::super::format::human_size;
 use super::super::stream;
-use super::super::{exit_code, Ctx, StatusError};
+use super::super::{exit_code, Ctx};
+use super::each;
+use super::exec::attach_output;
 use super::ps::filters_json;
 use anyhow::{anyhow, Result};
 use serde_json::Value;
@@ -96,32 +98,6 @@ pub struct PruneArgs {
     pub filter: Vec<String>,
 }
 
-/// Runs `op` on each container: prints what `op` returns, collects the errors, and fails with
-/// them all (docker's behaviour for multi-container verbs).
-async fn each<F, Fut>(names: &[String], op: F) -> Result<()>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<Option<String>>>,
-{
-    let mut errors = Vec::new();
-    for n in names {
-        match op(n.clone()).await {
-            Ok(Some(line)) => println!("{line}"),
-            Ok(None) => {}
-            Err(e) => errors.push(format!("{e:#}")),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(StatusError {
-            code: 1,
-            message: Some(errors.join("\n")),
-        }
-        .into())
-    }
-}
-
 pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<()> {
     if !(a.attach || a.interactive) {
         return each(&a.containers, |c| async move {
@@ -145,29 +121,8 @@ pub async fn start(ctx: &Ctx, a: StartArgs) -> Result<()> {
     let id = info["Id"].as_str().unwrap_or(name).to_string();
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    let keys = stream::parse_detach_keys(
-        a.detach_keys
-            .as_deref()
-            .unwrap_or(stream::DEFAULT_DETACH_KEYS),
-    )?;
-    let mut q = vec![
-        ("stream", "1".to_string()),
-        ("stdout", "1".to_string()),
-        ("stderr", "1".to_string()),
-    ];
-    if stdin {
-        q.push(("stdin", "1".to_string()));
-    }
-    if let Some(k) = &a.detach_keys {
-        q.push(("detachKeys", k.clone()));
-    }
-    let conn = ctx
-        .client
-        .upgrade(
-            &format!("/containers/{}/attach{}", enc(&id), query(&q)),
-            None,
-        )
-        .await?;
+    let keys = stream::detach_keys(a.detach_keys.as_deref())?;
+    let conn = attach_output(ctx, &id, stdin, a.detach_keys.as_deref()).await?;
     let raw = (tty && stdin).then(stream::RawTerminal::enable);
     ctx.client
         .post_json(&format!("/containers/{}/start", enc(&id)), None)

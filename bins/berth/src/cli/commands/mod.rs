@@ -15,9 +15,41 @@ pub mod run;
 pub mod stats;
 pub mod system;
 
-use super::Ctx;
+use super::{Ctx, StatusError};
 use anyhow::Result;
 use clap::Subcommand;
+
+/// Runs `op` on each name: prints what `op` returns, collects the errors, and fails with
+/// them all (docker's behaviour for verbs that take several containers or images).
+pub async fn each<F, Fut>(names: &[String], op: F) -> Result<()>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>>>,
+{
+    let mut errors = Vec::new();
+    for n in names {
+        match op(n.clone()).await {
+            Ok(Some(line)) => println!("{line}"),
+            Ok(None) => {}
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    fail_with(errors)
+}
+
+/// Docker's multi-object verbs go on past a failure and only then exit 1, with each failure on
+/// its own line.
+pub fn fail_with(errors: Vec<String>) -> Result<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(StatusError {
+            code: 1,
+            message: Some(errors.join("\n")),
+        }
+        .into())
+    }
+}
 
 /// Verbs that exist both at the top level and under `berth container`.
 #[derive(Subcommand, Debug)]

@@ -203,18 +203,18 @@ pub async fn run(ctx: &Ctx, a: PsArgs) -> Result<()> {
         .flatten()
         .map(|c| container_row(c, !a.no_trunc))
         .collect();
-    let saved = super::super::config::format_setting(&ctx.config_dir, "psFormat");
-    let user = if a.quiet && a.format.is_none() {
-        Some("{{.ID}}")
-    } else {
-        a.format.as_deref().or(saved.as_deref())
-    };
+    let user = super::super::config::chosen_format(
+        &ctx.config_dir,
+        "psFormat",
+        a.quiet,
+        a.format.as_deref(),
+    );
     let default = if a.size {
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
     } else {
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
     };
-    let f = Formatter::new(user, default, header)?;
+    let f = Formatter::new(user.as_deref(), default, header)?;
     print!("{}", f.render(&rows)?);
     Ok(())
 }

@@ -776,11 +776,7 @@ pub fn start_error_code(msg: &str) -> i32 {
 
 pub async fn run(ctx: &Ctx, a: RunArgs) -> Result<()> {
     let o = &a.opts;
-    let detach_keys = stream::parse_detach_keys(
-        a.detach_keys
-            .as_deref()
-            .unwrap_or(stream::DEFAULT_DETACH_KEYS),
-    )?;
+    let detach_keys = stream::detach_keys(a.detach_keys.as_deref())?;
     if a.detach && !o.attach.is_empty() {
         bail!("conflicting options: cannot specify both --attach and --detach");
     }

@@ -533,19 +533,7 @@ pub async fn prune(ctx: &Ctx, a: SystemPruneArgs) -> Result<()> {
         .client
         .post_json(&format!("/images/prune{iq}"), None)
         .await?;
-    let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
-    if !items.is_empty() {
-        println!("Deleted Images:");
-        for i in items {
-            if let Some(u) = i["Untagged"].as_str() {
-                println!("untagged: {u}");
-            }
-            if let Some(d) = i["Deleted"].as_str() {
-                println!("deleted: {d}");
-            }
-        }
-        println!();
-    }
+    super::image_ops::print_images_deleted(&v);
     space += v["SpaceReclaimed"].as_u64().unwrap_or(0);
     if let Ok(v) = ctx
         .client

@@ -209,32 +209,33 @@ pub fn status_line(rec: &ContainerRecord, now: std::time::SystemTime) -> String 
     }
 }
 
-/// go-units' HumanDuration, as docker prints it.
+/// go-units' HumanDuration, as docker prints it (the same thresholds and rounding).
 pub fn human_duration(d: std::time::Duration) -> String {
-    let secs = d.as_secs();
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if secs < 1 {
+    let seconds = d.as_secs();
+    let minutes = seconds / 60;
+    let hours = (d.as_secs_f64() / 3600.0 + 0.5) as u64;
+    if seconds < 1 {
         "Less than a second".into()
-    } else if secs == 1 {
+    } else if seconds == 1 {
         "1 second".into()
-    } else if secs < 60 {
-        format!("{secs} seconds")
-    } else if secs / 60 == 1 {
+    } else if seconds < 60 {
+        format!("{seconds} seconds")
+    } else if minutes == 1 {
         "About a minute".into()
-    } else if secs < 3600 {
-        format!("{} minutes", secs / 60)
-    } else if (secs as f64 / 3600.0).round() == 1.0 {
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
         "About an hour".into()
-    } else if secs < 48 * 3600 {
-        format!("{} hours", (secs as f64 / 3600.0).round() as u64)
-    } else if secs < 7 * 24 * 3600 * 2 {
-        plural(secs / 86400, "day")
-    } else if secs < 30 * 24 * 3600 * 3 {
-        plural(secs / (7 * 86400), "week")
-    } else if secs < 365 * 24 * 3600 * 2 {
-        plural(secs / (30 * 86400), "month")
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
     } else {
-        plural(secs / (365 * 86400), "year")
+        format!("{} years", seconds / 3600 / 24 / 365)
     }
 }
 
@@ -255,6 +256,10 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(3700)), "About an hour");
         assert_eq!(human_duration(Duration::from_secs(5 * 3600)), "5 hours");
         assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
+        // go-units' edges: 47.6 h rounds to 48 hours = 2 days; 65 days is 2 months.
+        assert_eq!(human_duration(Duration::from_secs(171_360)), "2 days");
+        assert_eq!(human_duration(Duration::from_secs(65 * 86400)), "2 months");
+        assert_eq!(human_duration(Duration::from_secs(20 * 86400)), "2 weeks");
     }
 
     #[test]

@@ -42,8 +42,15 @@ impl Engine {
             .map(|s| s.finished_at.clone())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(crate::util::now_rfc3339);
+        // `--rm`: the exit and the start of the removal are one commit (the removal is then
+        // finished by `remove_locked`, or by the next daemon after a crash).
+        let auto_remove = rec.host_config.auto_remove == Some(true);
         let updated = c.update(self, |r| {
-            r.state.status = Status::Exited;
+            r.state.status = if auto_remove {
+                Status::Removing
+            } else {
+                Status::Exited
+            };
             r.state.exit_code = code;
             r.state.pid = 0;
             r.state.finished_at = finished.clone();
@@ -82,7 +89,8 @@ impl Engine {
         tokio::spawn(async move {
             let rec = c.record();
             if rec.host_config.auto_remove == Some(true) {
-                if let Err(e) = engine.container_remove(&c.id, true, true).await {
+                let _op = c.op.lock().await;
+                if let Err(e) = engine.remove_locked(&c).await {
                     tracing::warn!(id = %c.id, "auto-remove: {e}");
                 }
                 return;

@@ -44,11 +44,16 @@ impl Engine {
 
     /// Removes a stopped container's every trace; the caller holds `c.op`.
     pub(crate) async fn remove_locked(&self, c: &Arc<Container>) -> Result<()> {
-        let rec = c.update(self, |r| {
-            r.state.status = Status::Removing;
-            r.manually_stopped = true;
-            r.clone()
-        })?;
+        let rec = if c.record().state.status == Status::Removing {
+            // Already committed (an auto-remove, or a removal a crash interrupted).
+            c.record()
+        } else {
+            c.update(self, |r| {
+                r.state.status = Status::Removing;
+                r.manually_stopped = true;
+                r.clone()
+            })?
+        };
         self.cleanup_run(&rec).await;
         match self.images.snapshots().remove(&rec.snapshot) {
             Ok(()) => {}

@@ -48,8 +48,11 @@ impl Engine {
                     let c2 = c.clone();
                     tokio::spawn(async move { engine.restart_by_policy(c2).await });
                 }
-                Status::Created | Status::Exited | Status::Dead if rec.monitor_pid != 0 => {
-                    // A start interrupted before it was recorded: undo it.
+                Status::Created | Status::Exited | Status::Dead
+                    if rec.monitor_pid != 0 || interrupted_start(self, &rec) =>
+                {
+                    // A start interrupted before it was recorded (its monitor may still be
+                    // waiting with the container created): undo it.
                     tracing::info!(id = %rec.id, "undoing an interrupted start");
                     self.cleanup_run(&rec).await;
                     let _ = c.update(self, |r| {
@@ -126,4 +129,12 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether a stopped container has a monitor directory with a pid file: a start that a crash
+/// interrupted before the Running record was committed.
+fn interrupted_start(engine: &Engine, rec: &ContainerRecord) -> bool {
+    MonitorFiles::new(engine.paths.run_dir(&rec.id))
+        .monitor_pid_file()
+        .exists()
 }

@@ -154,12 +154,9 @@ impl Engine {
             .finish()
             .await
             .map_err(|e| Error::Internal(format!("OCI runtime create failed: {e}")))?;
-        // The monitor pid is recorded before anything else can fail, so a crash from here on
-        // is re-adopted (or cleaned up) by the next daemon.
-        c.update(self, |r| {
-            r.monitor_pid = spawned.monitor_pid;
-            r.state.pid = spawned.pid as i64;
-        })?;
+        // No commit here: until the Running record below is committed, a crash is undone by
+        // the next daemon from the monitor's own pid file in the run directory (restore.rs),
+        // which saves one fsync'd transaction per start.
 
         // Hand the socket to clients that attached before the start and wait until they are
         // connected.
@@ -188,6 +185,8 @@ impl Engine {
             .await
             .map_err(|e| Error::Internal(format!("OCI runtime start failed: {e}")))?;
         let rec = c.update(self, |r| {
+            r.monitor_pid = spawned.monitor_pid;
+            r.state.pid = spawned.pid as i64;
             r.state.status = Status::Running;
             r.state.started_at = crate::util::now_rfc3339();
             r.state.finished_at = crate::util::ZERO_TIME.into();

@@ -7,13 +7,11 @@ bash scripts/deps.sh
 . scripts/env.sh
 PREFIX="${PREFIX:-/usr/local}"
 
-cargo build --release --bins
-for b in berth berth-runc berth-monitor; do
-  install -m 0755 "$CARGO_TARGET_DIR/release/$b" "$PREFIX/bin/$b"
+dist="$(scripts/build-release.sh | tail -1)"
+for b in berth berth-runc berth-monitor berth-init; do
+  # Replace, never overwrite in place: running monitors and containers' inits execute these.
+  install -m 0755 "$dist/$b" "$PREFIX/bin/.$b.new" && mv -f "$PREFIX/bin/.$b.new" "$PREFIX/bin/$b"
 done
-# berth-init (docker run --init) runs inside images without a libc: link it static-pie.
-cargo rustc --release -p berth-init --bin berth-init -- -C target-feature=+crt-static
-install -m 0755 "$CARGO_TARGET_DIR/release/berth-init" "$PREFIX/bin/berth-init"
 echo "installed berth, berth-runc, berth-monitor, berth-init in $PREFIX/bin ($("$PREFIX/bin/berth" --version))"
 
 # The daemon: /run/berth/berth.sock, state in /var/lib/berth. Containers outlive it.

@@ -77,7 +77,7 @@ impl Client {
     /// Reads stdin bytes into `into`; returns false at EOF (or on error: then the client is
     /// dead).
     pub fn read_stdin(&mut self, into: &mut Vec<u8>) -> bool {
-        let mut buf = [0u8; 32 * 1024];
+        let mut buf = [0u8; crate::supervise::READ_CHUNK];
         match rustix::io::read(&self.sock, &mut buf) {
             Ok(0) => false,
             Ok(n) => {

@@ -30,6 +30,8 @@ const MAX_STDIN_BUFFER: usize = 1 << 20;
 
 /// The EOF character of a terminal in canonical mode: how a terminal's stdin is "closed".
 const VEOF: u8 = 0x04;
+/// Bytes read from the container's output, or from a client's stdin, at a time.
+pub const READ_CHUNK: usize = 16 * 1024;
 
 /// How the process ended: (exit code if it exited, signal if it was killed).
 pub type Ended = (Option<i32>, Option<i32>);
@@ -366,7 +368,9 @@ impl Supervisor {
         self.accept_clients();
         let o = &mut self.outputs[i];
         let Some(fd) = &o.fd else { return };
-        let mut buf = [0u8; 64 * 1024];
+        // 16 KiB per read: every stack page touched stays resident for the container's life,
+        // and a busy pipe is simply read more often.
+        let mut buf = [0u8; READ_CHUNK];
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => {}
             Ok(n) => {

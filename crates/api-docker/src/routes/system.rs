@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use berth_engine::events::EventFilter;
 use berth_engine::Engine;
@@ -19,6 +19,9 @@ pub fn routes() -> Router<Engine> {
         .route("/info", get(info))
         .route("/events", get(events))
         .route("/system/df", get(df))
+        .route("/networks/prune", post(networks_prune))
+        .route("/volumes/prune", post(volumes_prune))
+        .route("/build/prune", post(build_prune))
 }
 
 /// Docker's ping: "OK" and the headers clients negotiate with.
@@ -42,6 +45,21 @@ async fn version(State(e): State<Engine>) -> Response {
 
 async fn df(State(e): State<Engine>) -> ApiResult<Response> {
     Ok(Json(e.system_df().await?).into_response())
+}
+
+// `docker system prune` asks every kind of object to prune itself. Berth has no user networks,
+// volumes or build cache yet (later issues add them), so there is truly nothing to delete; the
+// answers say so in Docker's shape instead of failing the whole command with a 404.
+async fn networks_prune() -> Response {
+    Json(serde_json::json!({"NetworksDeleted": []})).into_response()
+}
+
+async fn volumes_prune() -> Response {
+    Json(serde_json::json!({"VolumesDeleted": [], "SpaceReclaimed": 0})).into_response()
+}
+
+async fn build_prune() -> Response {
+    Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0})).into_response()
 }
 
 async fn info(State(e): State<Engine>) -> Response {

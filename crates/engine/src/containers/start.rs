@@ -84,12 +84,13 @@ impl Engine {
         self.mount_rootfs(rec)?;
         let bundle = self.paths.bundle(id);
         let init_path = if rec.host_config.init == Some(true) {
-            Some(
-                self.config
-                    .init_path
-                    .clone()
-                    .unwrap_or_else(|| crate::util::sibling_or_path("berth-init")),
-            )
+            let p = self
+                .config
+                .init_path
+                .clone()
+                .unwrap_or_else(|| crate::util::sibling_or_path("berth-init"));
+            check_init_binary(&p)?;
+            Some(p)
         } else {
             None
         };
@@ -225,5 +226,64 @@ impl Engine {
             }
         }
         let _ = std::fs::remove_dir_all(self.paths.run_dir(&rec.id));
+    }
+}
+
+/// The `--init` binary runs inside the container, whose image may have no libc: it must exist
+/// and be statically linked (no ELF interpreter), or the container would fail with a bare
+/// "No such file or directory" from inside.
+fn check_init_binary(path: &std::path::Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::Internal(format!(
+            "--init: the init binary {} cannot be read: {e} (set \"init-path\" in daemon.json)",
+            path.display()
+        ))
+    })?;
+    if has_elf_interpreter(&bytes) {
+        return Err(Error::Internal(format!(
+            "--init: {} is dynamically linked and cannot run in images without a libc; build it static (scripts/build-release.sh does)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a 64-bit little-endian ELF file has a PT_INTERP program header.
+fn has_elf_interpreter(b: &[u8]) -> bool {
+    let u16_at = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes([x[0], x[1]]));
+    let u32_at = |o: usize| {
+        b.get(o..o + 4)
+            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+    };
+    let u64_at = |o: usize| {
+        b.get(o..o + 8).map(|x| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(x);
+            u64::from_le_bytes(a)
+        })
+    };
+    if b.get(..4) != Some(b"\x7fELF") || b.get(4) != Some(&2) || b.get(5) != Some(&1) {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    (0..phnum as usize).any(|i| {
+        u32_at(phoff as usize + i * phentsize as usize) == Some(3) // PT_INTERP
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elf_interpreter_is_detected() {
+        let me = std::fs::read("/proc/self/exe").expect("read own binary");
+        // Test binaries are linked dynamically (they have an interpreter).
+        assert!(has_elf_interpreter(&me));
+        assert!(!has_elf_interpreter(b"#!/bin/sh\n"));
+        assert!(check_init_binary(std::path::Path::new("/nonexistent/berth-init")).is_err());
     }
 }

@@ -47,6 +47,9 @@ pub struct ExecRun {
     session: Arc<ExecSession>,
 }
 
+/// Ended exec sessions kept per container for inspection.
+const KEEP_ENDED_EXECS: usize = 16;
+
 impl ExecRegistry {
     fn get(&self, id: &str) -> Result<Arc<ExecSession>> {
         self.by_id
@@ -80,7 +83,16 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), s);
-        c.update(self, |r| r.exec_ids.push(id.clone()))?;
+        // Ended sessions stay inspectable (clients read the exit code after the stream ends),
+        // but only the newest few: a container exec'd into all day must not grow without end.
+        let forget = self.ended_execs_beyond(&rec.exec_ids, KEEP_ENDED_EXECS);
+        for old in &forget {
+            self.exec_forget(old);
+        }
+        c.update(self, |r| {
+            r.exec_ids.retain(|e| !forget.contains(e));
+            r.exec_ids.push(id.clone());
+        })?;
         let mut attrs = HashMap::new();
         attrs.insert("execID".to_string(), id.clone());
         self.container_event_with(
@@ -271,6 +283,24 @@ impl Engine {
     pub fn exec_ctl_socket(&self, exec_id: &str) -> Result<std::path::PathBuf> {
         self.execs.get(exec_id)?;
         Ok(MonitorFiles::new(self.paths.exec_dir(exec_id)).ctl_socket())
+    }
+
+    /// The ended sessions among `ids` (oldest first, as the record lists them) beyond the
+    /// newest `keep`.
+    fn ended_execs_beyond(&self, ids: &[String], keep: usize) -> Vec<String> {
+        let map = self.execs.by_id.lock().unwrap_or_else(|p| p.into_inner());
+        let ended: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                map.get(id.as_str()).is_none_or(|s| {
+                    let st = s.state.lock().unwrap_or_else(|p| p.into_inner());
+                    st.exit_code.is_some()
+                })
+            })
+            .cloned()
+            .collect();
+        let n = ended.len().saturating_sub(keep);
+        ended.into_iter().take(n).collect()
     }
 
     pub(crate) fn exec_forget(&self, exec_id: &str) {

@@ -1,0 +1,270 @@
+//! The embedded DNS server on 127.0.0.1 (random ports), with a fake upstream resolver made of
+//! real UDP and TCP sockets: local names, forwarding, NXDOMAIN relayed, TCP fallback for a
+//! truncated answer, SERVFAIL when the upstream is silent, and DNS over TCP from the client.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_net::dns::{self, Lookup, Upstreams};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+struct Names(HashMap<String, Vec<IpAddr>>);
+
+impl Lookup for Names {
+    fn lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
+        self.0.get(name).cloned()
+    }
+}
+
+fn names() -> Arc<dyn Lookup> {
+    let mut m = HashMap::new();
+    let web = vec![IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2))];
+    m.insert("web".to_string(), web.clone());
+    m.insert("web-alias".to_string(), web);
+    m.insert(
+        "db".to_string(),
+        vec![
+            IpAddr::V4(Ipv4Addr::new(172, 18, 0, 3)),
+            IpAddr::V4(Ipv4Addr::new(172, 19, 0, 3)),
+        ],
+    );
+    Arc::new(Names(m))
+}
+
+fn query(name: &str, rtype: RecordType) -> Message {
+    let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii(name).expect("name"), rtype));
+    m
+}
+
+/// The upstream's answer to a name: what a real resolver would say.
+fn upstream_reply(req: &Message, via_tcp: bool) -> Option<Message> {
+    let q = req.queries.first()?;
+    let name = q.name().to_ascii();
+    let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
+    resp.metadata.recursion_available = true;
+    resp.add_query(q.clone());
+    let a = |ip: Ipv4Addr| Record::from_rdata(q.name().clone(), 300, RData::A(A(ip)));
+    match name.as_str() {
+        "example.org." => {
+            resp.add_answer(a(Ipv4Addr::new(93, 184, 215, 14)));
+        }
+        "nx.example.org." => resp.metadata.response_code = ResponseCode::NXDomain,
+        "silent.example.org." => return None,
+        // Too big for UDP: truncated there, whole over TCP.
+        "big.example.org." if via_tcp => {
+            for i in 0..100 {
+                resp.add_answer(a(Ipv4Addr::new(10, 9, 0, i)));
+            }
+        }
+        "big.example.org." => resp.metadata.truncation = true,
+        _ => resp.metadata.response_code = ResponseCode::Refused,
+    }
+    Some(resp)
+}
+
+/// A fake upstream resolver on 127.0.0.1 (UDP and TCP on the same port); counts its queries.
+async fn fake_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let udp = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream udp");
+    let addr = udp.local_addr().expect("addr");
+    let tcp = TcpListener::bind(addr).await.expect("bind upstream tcp");
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                return;
+            };
+            c.fetch_add(1, Ordering::SeqCst);
+            let req = Message::from_vec(&buf[..n]).expect("server forwards a valid query");
+            if let Some(r) = upstream_reply(&req, false) {
+                let _ = udp.send_to(&r.to_vec().expect("encode"), peer).await;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = tcp.accept().await {
+            let len = s.read_u16().await.expect("len");
+            let mut buf = vec![0u8; usize::from(len)];
+            s.read_exact(&mut buf).await.expect("query");
+            let req = Message::from_vec(&buf).expect("valid query");
+            if let Some(r) = upstream_reply(&req, true) {
+                let out = r.to_vec().expect("encode");
+                let len = u16::try_from(out.len()).expect("fits");
+                s.write_all(&len.to_be_bytes()).await.expect("write");
+                s.write_all(&out).await.expect("write");
+            }
+        }
+    });
+    (addr, count)
+}
+
+async fn start(upstreams: Upstreams) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind dns udp");
+    let addr = udp.local_addr().expect("addr");
+    let tcp = std::net::TcpListener::bind(addr).expect("bind dns tcp");
+    let h = dns::serve(udp, Some(tcp), names(), upstreams).expect("serve");
+    (addr, h)
+}
+
+async fn ask(server: SocketAddr, q: &Message) -> Message {
+    let c = UdpSocket::bind("127.0.0.1:0").await.expect("bind client");
+    c.send_to(&q.to_vec().expect("encode"), server)
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 65535];
+    let n = tokio::time::timeout(Duration::from_secs(10), c.recv(&mut buf))
+        .await
+        .expect("server answers within 10 s")
+        .expect("recv");
+    let m = Message::from_vec(&buf[..n]).expect("valid reply");
+    assert_eq!(m.metadata.id, q.metadata.id);
+    assert_eq!(m.metadata.message_type, MessageType::Response);
+    m
+}
+
+fn a_records(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match r.data {
+            RData::A(A(ip)) => Some(ip),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn answers_known_names_and_forwards_the_rest() {
+    let (up, count) = fake_upstream().await;
+    let (server, handle) = start(Upstreams {
+        servers: vec![up],
+        timeout: Duration::from_secs(2),
+    })
+    .await;
+
+    // A container name, case-insensitive and fully qualified.
+    let r = ask(server, &query("Web.", RecordType::A)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(a_records(&r), vec![Ipv4Addr::new(172, 18, 0, 2)]);
+    assert_eq!(r.answers[0].ttl, dns::TTL);
+    assert_eq!(r.queries.len(), 1, "the question is echoed");
+
+    let r = ask(server, &query("db", RecordType::A)).await;
+    assert_eq!(
+        a_records(&r),
+        vec![Ipv4Addr::new(172, 18, 0, 3), Ipv4Addr::new(172, 19, 0, 3)]
+    );
+
+    // AAAA for a known IPv4-only name: NODATA, not forwarded.
+    let r = ask(server, &query("web-alias", RecordType::AAAA)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.answers.is_empty());
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "local names never reach the upstream"
+    );
+
+    // Unknown name: relayed from the upstream.
+    let r = ask(server, &query("example.org.", RecordType::A)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(a_records(&r), vec![Ipv4Addr::new(93, 184, 215, 14)]);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+
+    // NXDOMAIN relayed as is.
+    let r = ask(server, &query("nx.example.org.", RecordType::A)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+
+    // Truncated over UDP upstream: fetched over TCP, then truncated again for this 512-byte
+    // UDP client, which then asks over TCP and gets all 100 records.
+    let r = ask(server, &query("big.example.org.", RecordType::A)).await;
+    assert!(r.metadata.truncation, "client told to retry over TCP");
+    let mut s = TcpStream::connect(server).await.expect("connect tcp");
+    let q = query("big.example.org.", RecordType::A)
+        .to_vec()
+        .expect("encode");
+    let len = u16::try_from(q.len()).expect("fits");
+    s.write_all(&len.to_be_bytes()).await.expect("write");
+    s.write_all(&q).await.expect("write");
+    let len = s.read_u16().await.expect("len");
+    let mut buf = vec![0u8; usize::from(len)];
+    s.read_exact(&mut buf).await.expect("reply");
+    let r = Message::from_vec(&buf).expect("valid");
+    assert_eq!(a_records(&r).len(), 100);
+
+    // Same TCP connection, a local name.
+    let q = query("web", RecordType::A).to_vec().expect("encode");
+    let len = u16::try_from(q.len()).expect("fits");
+    s.write_all(&len.to_be_bytes()).await.expect("write");
+    s.write_all(&q).await.expect("write");
+    let len = s.read_u16().await.expect("len");
+    let mut buf = vec![0u8; usize::from(len)];
+    s.read_exact(&mut buf).await.expect("reply");
+    let r = Message::from_vec(&buf).expect("valid");
+    assert_eq!(a_records(&r), vec![Ipv4Addr::new(172, 18, 0, 2)]);
+
+    handle.abort();
+}
+
+#[tokio::test]
+async fn silent_upstream_gives_servfail_and_next_upstream_is_tried() {
+    let (up, _) = fake_upstream().await;
+    // A bound socket that never answers.
+    let dead = UdpSocket::bind("127.0.0.1:0").await.expect("bind dead");
+    let dead_addr = dead.local_addr().expect("addr");
+    let (server, handle) = start(Upstreams {
+        servers: vec![dead_addr, up],
+        timeout: Duration::from_millis(300),
+    })
+    .await;
+
+    // The first upstream is silent, the second answers.
+    let r = ask(server, &query("example.org.", RecordType::A)).await;
+    assert_eq!(a_records(&r), vec![Ipv4Addr::new(93, 184, 215, 14)]);
+
+    // Both silent: SERVFAIL with the question echoed.
+    let r = ask(server, &query("silent.example.org.", RecordType::A)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(r.queries.len(), 1);
+
+    // Garbage gets FORMERR with the same ID, and the server keeps serving.
+    let c = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    c.send_to(&[0x12, 0x34, 0xff], server).await.expect("send");
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.recv(&mut buf))
+        .await
+        .expect("answer")
+        .expect("recv");
+    let m = Message::from_vec(&buf[..n]).expect("valid");
+    assert_eq!(m.metadata.id, 0x1234);
+    assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+    let r = ask(server, &query("web", RecordType::A)).await;
+    assert_eq!(a_records(&r), vec![Ipv4Addr::new(172, 18, 0, 2)]);
+
+    handle.abort();
+    let _ = handle.await;
+    // Aborted: the port no longer answers.
+    let c = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    c.send_to(
+        &query("web", RecordType::A).to_vec().expect("encode"),
+        server,
+    )
+    .await
+    .expect("send");
+    let got = tokio::time::timeout(Duration::from_millis(300), c.recv(&mut buf)).await;
+    assert!(
+        !matches!(got, Ok(Ok(_))),
+        "server still answers after abort"
+    );
+}

@@ -347,3 +347,59 @@ async fn ensure_bridge_refuses_a_device_that_is_not_a_bridge() {
     assert!(nl.delete(name).await.unwrap());
     names.assert_nothing_left();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_stack_veth_gets_both_addresses_and_default_routes() {
+    if !have_root_and_ip() {
+        return;
+    }
+    let tag = random_tag();
+    let names = Names::new(&tag);
+    let ns = &names.netns[0];
+    let (ok, out) = sh(&["ip", "netns", "add", ns]);
+    assert!(ok, "ip netns add {ns}: {out}");
+    let v6_gw: IpNet = format!("fd00:b:{tag}::1/64").parse().unwrap();
+    let v6_ip: IpNet = format!("fd00:b:{tag}::2/64").parse().unwrap();
+    let nl = Netlink::current().unwrap();
+    nl.ensure_bridge(&BridgeConfig {
+        name: names.bridge.clone(),
+        mtu: 1500,
+        addresses: vec!["10.251.7.1/24".parse().unwrap(), v6_gw],
+    })
+    .await
+    .unwrap();
+    let mut cfg = veth(
+        &names.veths[0],
+        &names.bridge,
+        ns,
+        Ipv4Addr::new(10, 251, 7, 2),
+        Ipv4Addr::new(10, 251, 7, 1),
+    );
+    cfg.mtu = 1500;
+    cfg.addresses.push(v6_ip);
+    cfg.gateways.push(v6_gw.addr());
+    nl.create_veth(&cfg).await.unwrap();
+    let addrs = sh(&[
+        "ip", "netns", "exec", ns, "ip", "-o", "addr", "show", "eth0",
+    ])
+    .1;
+    assert!(
+        addrs.contains("10.251.7.2/24") && addrs.contains(&v6_ip.to_string()),
+        "{addrs}"
+    );
+    let routes = sh(&["ip", "netns", "exec", ns, "ip", "-6", "route"]).1;
+    assert!(
+        routes.contains(&format!("default via {} dev eth0", v6_gw.addr())),
+        "{routes}"
+    );
+    // The namespace's own view through berth-net agrees.
+    let inside = Netlink::in_netns(&ns_path(ns)).await.unwrap();
+    let seen = inside.addresses("eth0").await.unwrap();
+    assert!(seen.contains(&v6_ip), "{seen:?}");
+    drop(inside);
+    assert!(nl.delete_veth(&names.veths[0]).await.unwrap());
+    assert!(nl.delete_bridge(&names.bridge).await.unwrap());
+    let (ok, out) = sh(&["ip", "netns", "del", ns]);
+    assert!(ok, "{out}");
+    names.assert_nothing_left();
+}

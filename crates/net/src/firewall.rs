@@ -30,6 +30,11 @@
 //! from the host (only locally generated packets can carry them; the kernel still drops such
 //! sources arriving from outside on other interfaces).
 //!
+//! Hairpin also needs `hairpin_mode` on each veth's bridge port (`ip link set VETH type
+//! bridge_slave hairpin on`, Docker does the same): with `br_netfilter` loaded the DNAT happens
+//! on the bridge path and the frame must go back out the port it came in on. That is the link
+//! layer's part, not a rule; the real test in tests/firewall.rs shows both together.
+//!
 //! Only IPv4 is modelled for now (`dnat ip`, `ip saddr`); IPv6 dual stack comes with IPAM's.
 //!
 //! The JSON is written by hand with `serde_json::json!` rather than with the `nftables` crate's

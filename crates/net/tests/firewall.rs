@@ -81,11 +81,15 @@ fn listing() -> String {
     out
 }
 
+/// Both tests own the host's `inet berth` table; they take turns.
+static TABLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn apply_is_exact_idempotent_and_leaves_other_tables_alone() {
     if !usable() {
         return;
     }
+    let _turn = TABLE.lock().unwrap_or_else(|p| p.into_inner());
     let _cleanup = Cleanup;
     let _ = firewall::remove();
     let (ok, out) = nft(&["add", "table", "inet", "berth_test_other"]);
@@ -175,5 +179,227 @@ fn apply_is_exact_idempotent_and_leaves_other_tables_alone() {
         nft(&["list", "table", "inet", "berth_test_other"]).1,
         other_before,
         "another table was touched"
+    );
+}
+
+fn run(args: &[&str]) -> String {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// GET /index.html from `ip:port` with busybox nc (busybox wget crashes in some static builds),
+/// run under `prefix` (e.g. `ip netns exec NS`); the body on success.
+fn http_get(prefix: &[&str], ip: &str, port: u16) -> Result<String, String> {
+    use std::io::Write;
+    let port = port.to_string();
+    let mut args: Vec<&str> = prefix.to_vec();
+    args.extend(["busybox", "nc", "-w", "5", ip, &port]);
+    let mut child = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
+    }
+    let o = child.wait_with_output().map_err(|e| e.to_string())?;
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    match out.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
+        _ => Err(format!(
+            "{args:?}: no HTTP 200 ({}): {out}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        )),
+    }
+}
+
+/// A bridge, a network namespace on it through a veth pair, and an HTTP server inside.
+struct Net {
+    bridge: String,
+    netns: String,
+    server: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Deleting the namespace deletes the veth pair with it.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        let _ = firewall::remove();
+    }
+}
+
+#[test]
+fn published_port_reaches_a_container_from_host_addresses_and_hairpin() {
+    if !usable()
+        || !require(
+            Command::new("ip").arg("-V").output().is_ok(),
+            "needs ip (iproute2)",
+        )
+        || !require(
+            std::path::Path::new("/bin/busybox").exists(),
+            "needs /bin/busybox (busybox-static) for httpd and nc",
+        )
+    {
+        return;
+    }
+    let _turn = TABLE.lock().unwrap_or_else(|p| p.into_inner());
+    let id = std::process::id() % 100_000;
+    let (bridge, veth_host, veth_ns) = (format!("bfb{id}"), format!("bfh{id}"), format!("bfc{id}"));
+    let mut net = Net {
+        bridge: bridge.clone(),
+        netns: format!("berth-fwtest-{id}"),
+        server: None,
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let ns = net.netns.clone();
+    run(&["ip", "link", "add", &bridge, "type", "bridge"]);
+    run(&["ip", "addr", "add", "10.232.0.1/24", "dev", &bridge]);
+    run(&["ip", "link", "set", &bridge, "up"]);
+    run(&["ip", "netns", "add", &ns]);
+    run(&[
+        "ip", "link", "add", &veth_host, "type", "veth", "peer", "name", &veth_ns,
+    ]);
+    run(&["ip", "link", "set", &veth_ns, "netns", &ns]);
+    run(&["ip", "link", "set", &veth_host, "master", &bridge, "up"]);
+    // With br_netfilter a hairpinned packet is DNATed on the bridge path and must leave
+    // through the port it came in on; Docker sets the same on its veth ports.
+    run(&[
+        "ip",
+        "link",
+        "set",
+        &veth_host,
+        "type",
+        "bridge_slave",
+        "hairpin",
+        "on",
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &ns,
+        "addr",
+        "add",
+        "10.232.0.2/24",
+        "dev",
+        &veth_ns,
+    ]);
+    run(&["ip", "-n", &ns, "link", "set", &veth_ns, "up"]);
+    run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+    run(&[
+        "ip",
+        "-n",
+        &ns,
+        "route",
+        "add",
+        "default",
+        "via",
+        "10.232.0.1",
+    ]);
+
+    let body = format!("hello from the container {id}\n");
+    std::fs::write(net.dir.path().join("index.html"), &body).expect("write page");
+    let docroot = net
+        .dir
+        .path()
+        .to_str()
+        .expect("utf-8 temp path")
+        .to_string();
+    net.server = Some(
+        Command::new("ip")
+            .args([
+                "netns", "exec", &ns, "busybox", "httpd", "-f", "-p", "80", "-h", &docroot,
+            ])
+            .spawn()
+            .expect("start httpd in the netns"),
+    );
+    let mut up = false;
+    for _ in 0..50 {
+        if http_get(&[], "10.232.0.2", 80).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(up, "httpd in the netns never answered on 10.232.0.2:80");
+
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let ruleset = Ruleset {
+        networks: vec![NetworkRules {
+            bridge: bridge.clone(),
+            subnet: "10.232.0.0/24".parse().expect("literal"),
+            internal: false,
+            masquerade: true,
+        }],
+        ports: vec![PortMapping {
+            proto: Proto::Tcp,
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: PortRange::single(port),
+            container_ip: Ipv4Addr::new(10, 232, 0, 2),
+            container_port: PortRange::single(80),
+        }],
+    };
+    firewall::apply(&ruleset).expect("apply");
+    firewall::set_route_localnet(&bridge).expect("route_localnet");
+
+    let r = http_get(&[], "127.0.0.1", port);
+    assert_eq!(r.as_deref(), Ok(body.as_str()), "127.0.0.1:{port}");
+
+    // Another host address: the one the default route leaves from, when there is one.
+    let route = run(&["ip", "-4", "route", "get", "1.1.1.1"]);
+    let host_ip = route
+        .split_whitespace()
+        .skip_while(|w| *w != "src")
+        .nth(1)
+        .map(str::to_string);
+    if let Some(host_ip) = host_ip {
+        let r = http_get(&[], &host_ip, port);
+        assert_eq!(r.as_deref(), Ok(body.as_str()), "{host_ip}:{port}");
+        // Hairpin: the container reaches its own published port through the host address.
+        let r = http_get(&["ip", "netns", "exec", &ns], &host_ip, port);
+        assert_eq!(r.as_deref(), Ok(body.as_str()), "hairpin {host_ip}:{port}");
+    } else {
+        eprintln!("no default route: host-address and hairpin checks skipped");
+    }
+
+    // Without the rules, the published port is gone.
+    firewall::remove().expect("remove");
+    assert!(
+        http_get(&[], "127.0.0.1", port).is_err(),
+        "127.0.0.1:{port} still answers after remove"
+    );
+
+    drop(net);
+    let links = run(&["ip", "-o", "link", "show"]);
+    assert!(
+        !links.contains(&bridge) && !links.contains(&veth_host),
+        "{links}"
+    );
+    assert!(
+        !run(&["ip", "netns", "list"]).contains(&ns),
+        "netns left behind"
     );
 }

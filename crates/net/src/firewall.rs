@@ -429,6 +429,10 @@ pub fn document(ruleset: &Ruleset) -> Result<Value, FirewallError> {
             "forward",
             vec![m("==", meta("oifname"), br.clone()), verdict("drop")],
         ));
+    }
+    // Egress last: every bridge's drops above must be seen before any bridge's accept.
+    for n in &ruleset.networks {
+        let br = json!(n.bridge);
         if !n.internal {
             cmds.push(rule(
                 "forward",

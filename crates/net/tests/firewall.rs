@@ -403,3 +403,146 @@ fn published_port_reaches_a_container_from_host_addresses_and_hairpin() {
         "netns left behind"
     );
 }
+
+/// Runs a command line given as one string (words split on whitespace).
+fn sh(line: &str) -> String {
+    run(&line.split_whitespace().collect::<Vec<_>>())
+}
+
+/// Bridge `bf{tag}{id}` with 10.233.{octet}.1/24, a netns at .2 behind a veth, and, when
+/// `serve`, busybox httpd on port 80 inside.
+fn network(tag: char, octet: u8, serve: bool) -> Net {
+    let id = std::process::id() % 100_000;
+    let (bridge, vh, vc) = (
+        format!("bf{tag}{id}"),
+        format!("bh{tag}{id}"),
+        format!("bc{tag}{id}"),
+    );
+    let ns = format!("berth-fwtest-{tag}{id}");
+    let net = Net {
+        bridge: bridge.clone(),
+        netns: ns.clone(),
+        server: None,
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    sh(&format!("ip link add {bridge} type bridge"));
+    sh(&format!("ip addr add 10.233.{octet}.1/24 dev {bridge}"));
+    sh(&format!("ip link set {bridge} up"));
+    sh(&format!("ip netns add {ns}"));
+    sh(&format!("ip link add {vh} type veth peer name {vc}"));
+    sh(&format!("ip link set {vc} netns {ns}"));
+    sh(&format!("ip link set {vh} master {bridge} up"));
+    sh(&format!("ip -n {ns} addr add 10.233.{octet}.2/24 dev {vc}"));
+    sh(&format!("ip -n {ns} link set {vc} up"));
+    sh(&format!("ip -n {ns} link set lo up"));
+    sh(&format!(
+        "ip -n {ns} route add default via 10.233.{octet}.1"
+    ));
+    let mut net = net;
+    if serve {
+        std::fs::write(net.dir.path().join("index.html"), format!("net {tag}\n")).expect("page");
+        let root = net
+            .dir
+            .path()
+            .to_str()
+            .expect("utf-8 temp path")
+            .to_string();
+        net.server = Some(
+            Command::new("ip")
+                .args([
+                    "netns", "exec", &ns, "busybox", "httpd", "-f", "-p", "80", "-h",
+                ])
+                .arg(&root)
+                .spawn()
+                .expect("start httpd"),
+        );
+        let ip = format!("10.233.{octet}.2");
+        let up = (0..50).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            http_get(&[], &ip, 80).is_ok()
+        });
+        assert!(up, "httpd in {ns} never answered");
+    }
+    net
+}
+
+#[test]
+fn networks_are_isolated_and_internal_networks_reach_nothing_outside() {
+    if !usable()
+        || !require(
+            Command::new("ip").arg("-V").output().is_ok(),
+            "needs ip (iproute2)",
+        )
+        || !require(
+            std::path::Path::new("/bin/busybox").exists(),
+            "needs /bin/busybox (busybox-static) for httpd and nc",
+        )
+    {
+        return;
+    }
+    let _turn = TABLE.lock().unwrap_or_else(|p| p.into_inner());
+    // Routing between bridges is the kernel's; the daemon turns it on too. Restored after.
+    let forward_path = "/proc/sys/net/ipv4/ip_forward";
+    let forward_was = std::fs::read_to_string(forward_path).expect("read ip_forward");
+    std::fs::write(forward_path, "1").expect("enable ip_forward");
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", self.0.trim());
+        }
+    }
+    let _restore = Restore(forward_was);
+
+    let a = network('a', 10, false);
+    let b = network('b', 11, true);
+    let c = network('c', 12, true);
+    let rules = |n: &Net, octet: u8, internal: bool| NetworkRules {
+        bridge: n.bridge.clone(),
+        subnet: format!("10.233.{octet}.0/24").parse().expect("cidr"),
+        internal,
+        masquerade: true,
+    };
+    let in_a = ["ip", "netns", "exec", a.netns.as_str()];
+    let in_c = ["ip", "netns", "exec", c.netns.as_str()];
+
+    // Control: without Berth's rules the kernel routes between the bridges.
+    firewall::remove().expect("remove");
+    assert!(
+        http_get(&in_a, "10.233.11.2", 80).is_ok(),
+        "A->B before rules"
+    );
+    assert!(
+        http_get(&in_c, "10.233.11.2", 80).is_ok(),
+        "C->B before rules"
+    );
+
+    firewall::apply(&Ruleset {
+        networks: vec![
+            rules(&a, 10, false),
+            rules(&b, 11, false),
+            rules(&c, 12, true),
+        ],
+        ports: vec![],
+    })
+    .expect("apply");
+    assert!(http_get(&in_a, "10.233.11.2", 80).is_err(), "A reached B");
+    assert!(
+        http_get(&in_a, "10.233.12.2", 80).is_err(),
+        "A reached internal C"
+    );
+    assert!(
+        http_get(&in_c, "10.233.11.2", 80).is_err(),
+        "internal C reached B"
+    );
+    // The host still reaches its containers (not forwarded traffic).
+    assert!(http_get(&[], "10.233.11.2", 80).is_ok(), "host->B");
+
+    let names: Vec<String> = [&a, &b, &c].iter().map(|n| n.bridge.clone()).collect();
+    drop((a, b, c));
+    let links = sh("ip -o link show");
+    assert!(names.iter().all(|n| !links.contains(n.as_str())), "{links}");
+    assert!(
+        !sh("ip netns list").contains("berth-fwtest-"),
+        "netns left behind"
+    );
+}

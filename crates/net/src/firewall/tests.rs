@@ -165,3 +165,20 @@ fn port_in_use_is_named() {
         Err(FirewallError::PortAllocated { .. })
     ));
 }
+
+#[test]
+fn every_bridge_ingress_drop_comes_before_any_egress_accept() {
+    // Otherwise "iifname A accept" would let A reach B before "oifname B drop" is seen.
+    let doc = render(&document(&sample()).expect("valid"));
+    let forward: Vec<&str> = doc.lines().filter(|l| l.contains("\"forward\"")).collect();
+    let is = |l: &str, key: &str, v: &str| l.contains(key) && l.contains(v) && !l.contains("ct");
+    let last_drop = forward
+        .iter()
+        .rposition(|l| is(l, "oifname", "\"drop\"") && !l.contains("iifname"))
+        .expect("a drop into a bridge");
+    let first_egress = forward
+        .iter()
+        .position(|l| is(l, "iifname", "\"accept\"") && !l.contains("oifname"))
+        .expect("an egress accept");
+    assert!(last_drop < first_egress, "{forward:#?}");
+}

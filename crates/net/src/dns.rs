@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,6 +31,8 @@ pub const CONTAINER_DNS_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 pub const TTL: u32 = 600;
 /// How long one upstream gets to answer (Docker's external query timeout).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(4);
+/// UDP payload size advertised in local answers (the DNS flag day 2020 value).
+const EDNS_PAYLOAD: u16 = 1232;
 /// An idle TCP client connection is closed after this long.
 const TCP_IDLE: Duration = Duration::from_secs(30);
 
@@ -249,6 +251,12 @@ impl Server {
         resp.metadata.recursion_desired = req.metadata.recursion_desired;
         resp.metadata.recursion_available = true;
         resp.add_query(q.clone());
+        if req.edns.is_some() {
+            // RFC 6891 6.1.1: a query with OPT gets an OPT back.
+            let mut edns = Edns::new();
+            edns.set_max_payload(EDNS_PAYLOAD);
+            resp.set_edns(edns);
+        }
         for ip in ips {
             let rdata = match (qtype, ip) {
                 (RecordType::A, IpAddr::V4(v4)) => RData::A(A(v4)),

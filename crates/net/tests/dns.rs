@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_net::dns::{self, Lookup, Upstreams};
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -159,6 +159,12 @@ async fn answers_known_names_and_forwards_the_rest() {
     assert_eq!(a_records(&r), vec![Ipv4Addr::new(172, 18, 0, 2)]);
     assert_eq!(r.answers[0].ttl, dns::TTL);
     assert_eq!(r.queries.len(), 1, "the question is echoed");
+
+    let mut with_edns = query("web", RecordType::A);
+    with_edns.set_edns(Edns::new());
+    let r = ask(server, &with_edns).await;
+    assert!(r.edns.is_some(), "a query with OPT gets OPT back");
+    assert_eq!(a_records(&r), vec![Ipv4Addr::new(172, 18, 0, 2)]);
 
     let r = ask(server, &query("db", RecordType::A)).await;
     assert_eq!(

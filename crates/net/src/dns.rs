@@ -1,6 +1,7 @@
 //! The embedded DNS server that Docker runs at 127.0.0.11 inside each container on a user
 //! network: it answers A and AAAA questions for the names a [`Lookup`] knows (container names,
-//! network aliases, short IDs on the same network) and forwards every other query to upstream
+//! network aliases, short IDs on the same network), PTR questions for their addresses, and
+//! forwards every other query to upstream
 //! resolvers, relaying their answer (or SERVFAIL when none answers in time).
 //!
 //! The caller binds the sockets inside the container's network namespace and hands them to
@@ -19,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA};
-use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::{JoinHandle, JoinSet};
@@ -63,6 +64,12 @@ pub trait Lookup: Send + Sync {
     /// `None` when it is not a name of that network (the query is then forwarded). `Some` with
     /// no address of the asked family gives an empty NOERROR answer (NODATA).
     fn lookup(&self, name: &str) -> Option<Vec<IpAddr>>;
+
+    /// The names (without trailing dot) of `ip` on the container's network, for PTR queries,
+    /// or `None` to forward the query. Answers no PTR unless implemented.
+    fn reverse(&self, _ip: IpAddr) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// The resolvers that unknown names are forwarded to, tried in order.
@@ -241,12 +248,32 @@ impl Server {
         let [q] = req.queries.as_slice() else {
             return None;
         };
-        let qtype = q.query_type();
-        if q.query_class() != DNSClass::IN || !matches!(qtype, RecordType::A | RecordType::AAAA) {
+        if q.query_class() != DNSClass::IN {
             return None;
         }
+        let qtype = q.query_type();
         let name = q.name().to_lowercase().to_ascii();
-        let ips = self.lookup.lookup(name.trim_end_matches('.'))?;
+        let name = name.trim_end_matches('.');
+        let answers: Vec<RData> = match qtype {
+            RecordType::A | RecordType::AAAA => self
+                .lookup
+                .lookup(name)?
+                .into_iter()
+                .filter_map(|ip| match (qtype, ip) {
+                    (RecordType::A, IpAddr::V4(v4)) => Some(RData::A(A(v4))),
+                    (RecordType::AAAA, IpAddr::V6(v6)) => Some(RData::AAAA(AAAA(v6))),
+                    _ => None,
+                })
+                .collect(),
+            RecordType::PTR => self
+                .lookup
+                .reverse(reverse_name(name)?)?
+                .into_iter()
+                .filter_map(|n| Name::from_ascii(format!("{n}.")).ok())
+                .map(|n| RData::PTR(PTR(n)))
+                .collect(),
+            _ => return None,
+        };
         let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
         resp.metadata.recursion_desired = req.metadata.recursion_desired;
         resp.metadata.recursion_available = true;
@@ -257,12 +284,7 @@ impl Server {
             edns.set_max_payload(EDNS_PAYLOAD);
             resp.set_edns(edns);
         }
-        for ip in ips {
-            let rdata = match (qtype, ip) {
-                (RecordType::A, IpAddr::V4(v4)) => RData::A(A(v4)),
-                (RecordType::AAAA, IpAddr::V6(v6)) => RData::AAAA(AAAA(v6)),
-                _ => continue,
-            };
+        for rdata in answers {
             resp.add_answer(Record::from_rdata(q.name().clone(), TTL, rdata));
         }
         Some(resp)
@@ -295,6 +317,40 @@ impl Server {
         fail.add_queries(req.queries.iter().cloned());
         fail.to_vec().unwrap_or_default()
     }
+}
+
+/// The address a reverse-lookup name stands for (`4.3.2.1.in-addr.arpa`, or 32 nibbles of
+/// `ip6.arpa`), lowercase without the trailing dot.
+fn reverse_name(name: &str) -> Option<IpAddr> {
+    if let Some(v4) = name.strip_suffix(".in-addr.arpa") {
+        let octets: Vec<u8> = v4
+            .split('.')
+            .map(|o| o.parse().ok())
+            .collect::<Option<_>>()?;
+        let [d, c, b, a] = octets.as_slice() else {
+            return None;
+        };
+        return Some(IpAddr::V4(Ipv4Addr::new(*a, *b, *c, *d)));
+    }
+    let v6 = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<u32> = v6
+        .split('.')
+        .map(|n| {
+            let mut chars = n.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => c.to_digit(16),
+                _ => None,
+            }
+        })
+        .collect::<Option<_>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let bits = nibbles
+        .iter()
+        .rev()
+        .fold(0u128, |acc, n| (acc << 4) | u128::from(*n));
+    Some(IpAddr::V6(Ipv6Addr::from(bits)))
 }
 
 fn is_truncated(msg: &[u8]) -> bool {
@@ -366,6 +422,22 @@ mod tests {
             ]
         );
         assert_eq!(u.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(
+            reverse_name("2.0.18.172.in-addr.arpa"),
+            Some(IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2)))
+        );
+        assert_eq!(reverse_name("0.18.172.in-addr.arpa"), None);
+        assert_eq!(reverse_name("300.0.18.172.in-addr.arpa"), None);
+        let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa";
+        assert_eq!(
+            reverse_name(v6),
+            Some(IpAddr::V6("2001:db8::1".parse().expect("literal")))
+        );
+        assert_eq!(reverse_name("example.org"), None);
     }
 
     #[test]

@@ -21,6 +21,17 @@ impl Lookup for Names {
     fn lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
         self.0.get(name).cloned()
     }
+
+    fn reverse(&self, ip: IpAddr) -> Option<Vec<String>> {
+        let mut names: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, ips)| ips.contains(&ip))
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        (!names.is_empty()).then_some(names)
+    }
 }
 
 fn names() -> Arc<dyn Lookup> {
@@ -166,6 +177,19 @@ async fn answers_known_names_and_forwards_the_rest() {
     assert!(r.edns.is_some(), "a query with OPT gets OPT back");
     assert_eq!(a_records(&r), vec![Ipv4Addr::new(172, 18, 0, 2)]);
 
+    // PTR for a container address: its names; for another address: forwarded.
+    let r = ask(server, &query("2.0.18.172.in-addr.arpa.", RecordType::PTR)).await;
+    let ptrs: Vec<String> = r
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::PTR(p) => Some(p.0.to_ascii()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ptrs, vec!["web.", "web-alias."]);
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+
     let r = ask(server, &query("db", RecordType::A)).await;
     assert_eq!(
         a_records(&r),
@@ -187,6 +211,14 @@ async fn answers_known_names_and_forwards_the_rest() {
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert_eq!(a_records(&r), vec![Ipv4Addr::new(93, 184, 215, 14)]);
     assert_eq!(count.load(Ordering::SeqCst), 1);
+
+    let r = ask(server, &query("9.9.9.10.in-addr.arpa.", RecordType::PTR)).await;
+    assert_eq!(
+        r.metadata.response_code,
+        ResponseCode::Refused,
+        "relayed from upstream"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 2);
 
     // NXDOMAIN relayed as is.
     let r = ask(server, &query("nx.example.org.", RecordType::A)).await;

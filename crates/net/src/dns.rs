@@ -1,8 +1,8 @@
 //! The embedded DNS server that Docker runs at 127.0.0.11 inside each container on a user
 //! network: it answers A and AAAA questions for the names a [`Lookup`] knows (container names,
 //! network aliases, short IDs on the same network), PTR questions for their addresses, and
-//! forwards every other query to upstream
-//! resolvers, relaying their answer (or SERVFAIL when none answers in time).
+//! forwards every other query to upstream resolvers, relaying their answer (or SERVFAIL when
+//! none answers in time).
 //!
 //! The caller binds the sockets inside the container's network namespace and hands them to
 //! [`serve`]; the server runs on the caller's tokio runtime, whose threads stay in the daemon's

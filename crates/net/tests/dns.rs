@@ -306,3 +306,120 @@ async fn silent_upstream_gives_servfail_and_next_upstream_is_tried() {
         "server still answers after abort"
     );
 }
+
+/// Skips (returns false) with a printed reason, or panics under BERTH_TEST_STRICT=1.
+fn require(ok: bool, reason: &str) -> bool {
+    if !ok {
+        if std::env::var("BERTH_TEST_STRICT").is_ok_and(|v| v == "1") {
+            panic!("required for this test: {reason}");
+        }
+        eprintln!("SKIP: {reason}");
+    }
+    ok
+}
+
+fn ip(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ip {args:?}: {e}"))
+}
+
+/// Deletes the test's network namespace even when an assertion fails.
+struct Netns(String);
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.0]);
+    }
+}
+
+/// The way the daemon will run it: sockets bound at 127.0.0.11:53 inside a container's
+/// network namespace by a thread that entered it, the server on the daemon's runtime; a
+/// client inside the namespace (busybox nslookup) resolves a container name, and a name only
+/// an upstream on the host's loopback knows, which the namespace itself cannot reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_inside_a_network_namespace_and_forwards_from_the_host() {
+    let tools = std::process::Command::new("ip").arg("-V").output().is_ok()
+        && std::path::Path::new("/bin/busybox").exists();
+    if !require(rustix::process::geteuid().is_root(), "needs root")
+        || !require(
+            tools,
+            "needs ip (iproute2) and /bin/busybox (busybox-static)",
+        )
+    {
+        return;
+    }
+    let name = format!("berth-dnstest-{}", std::process::id());
+    let out = ip(&["netns", "add", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ns = Netns(name.clone());
+    assert!(ip(&["-n", &name, "link", "set", "lo", "up"])
+        .status
+        .success());
+
+    let path = format!("/run/netns/{name}");
+    let (udp, tcp) = std::thread::spawn(move || {
+        // This thread only binds and then ends; the sockets stay in the namespace.
+        let f = std::fs::File::open(&path).expect("open netns");
+        berth_sys::process::setns(std::os::fd::AsFd::as_fd(&f), libc::CLONE_NEWNET).expect("setns");
+        let addr = SocketAddr::from((dns::CONTAINER_DNS_ADDR, 53));
+        (
+            std::net::UdpSocket::bind(addr).expect("bind 127.0.0.11:53/udp in the netns"),
+            std::net::TcpListener::bind(addr).expect("bind 127.0.0.11:53/tcp in the netns"),
+        )
+    })
+    .join()
+    .expect("bind thread");
+
+    let (up, count) = fake_upstream().await;
+    let handle = dns::serve(
+        udp,
+        Some(tcp),
+        names(),
+        Upstreams {
+            servers: vec![up],
+            timeout: Duration::from_secs(2),
+        },
+    )
+    .expect("serve");
+
+    let nslookup = |host: &'static str| {
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || {
+            let o = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &name,
+                    "busybox",
+                    "nslookup",
+                    host,
+                    "127.0.0.11",
+                ])
+                .output()
+                .expect("run nslookup");
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+    };
+    let out = nslookup("web").await.expect("join");
+    assert!(out.contains("172.18.0.2"), "{out}");
+    let out = nslookup("example.org").await.expect("join");
+    assert!(out.contains("93.184.215.14"), "{out}");
+    assert!(count.load(Ordering::SeqCst) >= 1, "the upstream was asked");
+
+    handle.abort();
+    drop(ns);
+    let list = ip(&["netns", "list"]);
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains(&name),
+        "netns left behind"
+    );
+}

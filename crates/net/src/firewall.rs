@@ -22,7 +22,7 @@
 //!   accepted only when DNATed (a published port) and dropped otherwise, which also isolates
 //!   bridges from each other; traffic leaving a non-internal bridge is accepted.
 //!
-//! Published ports on 127.0.0.1 use `route_localnet` (see [`set_route_localnet`]) and the
+//! Published ports on 127.0.0.1 use `route_localnet` (see [`crate::link::set_route_localnet`]) and the
 //! `output` DNAT rather than a userland proxy: the kernel forwards the bytes with no process
 //! per port, no copy through user space and no lost client address for the other paths, and
 //! nothing must be kept running or re-adopted after a daemon restart. The price, which Docker
@@ -88,14 +88,6 @@ pub enum FirewallError {
         addr: SocketAddr,
         /// The protocol.
         proto: Proto,
-    },
-    /// Setting a sysctl failed.
-    #[error("cannot write {path}: {source}")]
-    Sysctl {
-        /// The /proc/sys path.
-        path: String,
-        /// The error.
-        source: std::io::Error,
     },
 }
 
@@ -527,19 +519,6 @@ pub fn remove() -> Result<(), FirewallError> {
         { "add": { "table": table() } },
         { "delete": { "table": table() } },
     ] }))
-}
-
-/// Lets `bridge` route packets with 127.0.0.0/8 sources, which the `output` DNAT of published
-/// ports on 127.0.0.1 produces (see the module doc).
-pub fn set_route_localnet(bridge: &str) -> Result<(), FirewallError> {
-    if bridge.is_empty() || bridge.contains('/') || bridge.starts_with('.') {
-        return Err(FirewallError::Invalid {
-            field: "bridge".into(),
-            reason: format!("{bridge:?} is not an interface name"),
-        });
-    }
-    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
-    std::fs::write(&path, "1").map_err(|source| FirewallError::Sysctl { path, source })
 }
 
 /// Fails with Docker's message when a host port of `mapping` is already bound by a socket of

@@ -363,7 +363,7 @@ fn published_port_reaches_a_container_from_host_addresses_and_hairpin() {
         }],
     };
     firewall::apply(&ruleset).expect("apply");
-    firewall::set_route_localnet(&bridge).expect("route_localnet");
+    berth_net::link::set_route_localnet(&bridge, true).expect("route_localnet");
 
     let r = http_get(&[], "127.0.0.1", port);
     assert_eq!(r.as_deref(), Ok(body.as_str()), "127.0.0.1:{port}");

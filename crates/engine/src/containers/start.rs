@@ -233,7 +233,14 @@ impl Engine {
 /// and be statically linked (no ELF interpreter), or the container would fail with a bare
 /// "No such file or directory" from inside.
 fn check_init_binary(path: &std::path::Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    // The ELF and program headers sit at the start of the file.
+    let read_head = |p: &std::path::Path| -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(8192);
+        std::fs::File::open(p)?.take(8192).read_to_end(&mut head)?;
+        Ok(head)
+    };
+    let bytes = read_head(path).map_err(|e| {
         Error::Internal(format!(
             "--init: the init binary {} cannot be read: {e} (set \"init-path\" in daemon.json)",
             path.display()

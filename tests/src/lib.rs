@@ -676,6 +676,17 @@ impl BerthDaemon {
 }
 
 impl BerthDaemon {
+    /// A daemon (started with `args`) with the busybox image loaded as `image` by `docker load`.
+    pub fn with_busybox(args: &[&str], image: &str) -> BerthDaemon {
+        let d = BerthDaemon::start(args);
+        let archive = d.dir.path().join("busybox-image.tar");
+        busybox_docker_archive(&archive, image);
+        let o = run(d.docker().arg("load").arg("-i").arg(&archive));
+        assert!(o.status.success(), "docker load: {}", stderr(&o));
+        let _ = std::fs::remove_file(&archive);
+        d
+    }
+
     /// Ids of the containers this daemon has (from its data root).
     pub fn container_ids(&self) -> Vec<String> {
         std::fs::read_dir(self.data_root.join("containers"))

@@ -73,15 +73,7 @@ fn setup() -> Daemon {
 }
 
 fn setup_with(args: &[&str]) -> Daemon {
-    let d = Daemon(BerthDaemon::start(args));
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let archive = tmp.path().join("busybox.tar");
-    busybox_docker_archive(&archive, IMAGE);
-    ok(
-        &docker(&d, &["load", "-i", &archive.display().to_string()]),
-        "docker load",
-    );
-    d
+    Daemon(BerthDaemon::with_busybox(args, IMAGE))
 }
 
 fn docker(d: &BerthDaemon, args: &[&str]) -> Output {

@@ -3,7 +3,7 @@
 //! stay inside the container), update (checked in the cgroup files), pause/unpause, rename,
 //! container prune with filters, and HEALTHCHECK (healthy, unhealthy, timeout, events).
 
-use berth_e2e::{busybox, busybox_docker_archive, is_root, require, run, stderr, stdout, which};
+use berth_e2e::{busybox, is_root, require, run, stderr, stdout, which};
 use berth_e2e::{BerthDaemon, DOCKER_CLI};
 use serde_json::Value;
 use std::path::Path;
@@ -25,15 +25,7 @@ fn prerequisites(what: &str) -> bool {
 
 /// A daemon with the busybox image loaded.
 fn setup() -> BerthDaemon {
-    let d = BerthDaemon::start(&[]);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let archive = tmp.path().join("busybox.tar");
-    busybox_docker_archive(&archive, IMAGE);
-    ok(
-        &docker(&d, &["load", "-i", &archive.display().to_string()]),
-        "docker load",
-    );
-    d
+    BerthDaemon::with_busybox(&[], IMAGE)
 }
 
 fn docker(d: &BerthDaemon, args: &[&str]) -> Output {

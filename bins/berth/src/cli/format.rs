@@ -599,34 +599,8 @@ pub fn bytes_size(size: f64) -> String {
     format!("{}{}", go_g(s, 4), UNITS[i])
 }
 
-/// go-units `HumanDuration`.
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let hours = ((d.as_secs_f64() / 3600.0) + 0.5) as u64;
-    if secs < 1 {
-        "Less than a second".into()
-    } else if secs == 1 {
-        "1 second".into()
-    } else if secs < 60 {
-        format!("{secs} seconds")
-    } else if secs / 60 == 1 {
-        "About a minute".into()
-    } else if secs / 60 < 60 {
-        format!("{} minutes", secs / 60)
-    } else if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", secs / 3600 / 24 / 365)
-    }
-}
+/// go-units `HumanDuration`: the daemon's `ps` status line uses the same function.
+pub use berth_engine::containers::inspect::human_duration;
 
 /// "N minutes ago" for a unix time in seconds.
 pub fn ago(unix: i64) -> String {

@@ -964,3 +964,69 @@ impl Drop for Dockerd {
     }
 }
 // --- end berth CLI test helpers (clients) ---
+
+/// berth-runc with a private --root for one test; force-deletes whatever is left on drop.
+pub struct Runc {
+    pub root: tempfile::TempDir,
+}
+
+impl Default for Runc {
+    fn default() -> Runc {
+        Runc::new()
+    }
+}
+
+impl Runc {
+    pub fn new() -> Runc {
+        Runc {
+            root: tempfile::Builder::new()
+                .prefix("berth-test-runc-root-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin("berth-runc"));
+        c.arg("--root").arg(self.root.path());
+        c
+    }
+
+    /// Runs berth-runc with stdout/stderr in files, not pipes: a created container's init
+    /// inherits them and keeps pipes open long after `create` returns (as with runc).
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut c = self.cmd();
+        c.args(args);
+        output_via_files(&mut c)
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "berth-runc {args:?} failed: {}\n{}",
+            stderr(&o),
+            stdout(&o)
+        );
+        stdout(&o)
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).expect("state json")
+    }
+
+    /// `run` a bundle in the foreground; returns (exit code, stdout, stderr).
+    pub fn run_bundle(&self, b: &Bundle, id: &str) -> (i32, String, String) {
+        let o = self.run(&["run", "--bundle", b.path().to_str().expect("utf8"), id]);
+        (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+    }
+}
+
+impl Drop for Runc {
+    fn drop(&mut self) {
+        let ids = self.run(&["list", "-q"]);
+        for id in stdout(&ids).lines() {
+            let _ = self.run(&["delete", "--force", id]);
+        }
+    }
+}

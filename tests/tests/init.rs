@@ -3,53 +3,11 @@
 //! does. Checks that it runs without a libc in the image, reaps orphaned zombies, forwards
 //! signals to its child and exits with the child's code (128 + signal when killed).
 
-use berth_e2e::{bin, output_via_files, require, stderr, stdout, unique_id, Bundle};
+use berth_e2e::{bin, require, stderr, unique_id, Bundle, Runc};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A private --root for one test; force-deletes whatever is left on drop.
-struct Runc {
-    root: tempfile::TempDir,
-}
-
-impl Runc {
-    fn new() -> Runc {
-        Runc {
-            root: tempfile::Builder::new()
-                .prefix("berth-test-init-root-")
-                .tempdir()
-                .expect("tempdir"),
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin("berth-runc"));
-        c.arg("--root").arg(self.root.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut c = self.cmd();
-        c.args(args);
-        output_via_files(&mut c)
-    }
-
-    fn run_bundle(&self, b: &Bundle, id: &str) -> (i32, String, String) {
-        let o = self.run(&["run", "--bundle", b.path().to_str().expect("utf8"), id]);
-        (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
-    }
-}
-
-impl Drop for Runc {
-    fn drop(&mut self) {
-        let ids = self.run(&["list", "-q"]);
-        for id in stdout(&ids).lines() {
-            let _ = self.run(&["delete", "--force", id]);
-        }
-    }
-}
 
 /// True when the ELF file has no PT_INTERP program header (needs no dynamic loader).
 fn is_static_elf(path: &Path) -> bool {

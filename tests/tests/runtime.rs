@@ -1,70 +1,10 @@
 //! berth-runc end to end: real containers from a busybox rootfs, real namespaces and cgroups.
 //! Every test checks what it leaves behind (state dirs, cgroups, mounts).
 
-use berth_e2e::{bin, cgroup_dirs, output_via_files, require, stderr, stdout, unique_id, Bundle};
+use berth_e2e::{cgroup_dirs, output_via_files, require, stderr, stdout, unique_id, Bundle, Runc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-/// A private --root for one test; force-deletes whatever is left on drop.
-struct Runc {
-    root: tempfile::TempDir,
-}
-
-impl Runc {
-    fn new() -> Runc {
-        Runc {
-            root: tempfile::Builder::new()
-                .prefix("berth-test-root-")
-                .tempdir()
-                .expect("tempdir"),
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(bin("berth-runc"));
-        c.arg("--root").arg(self.root.path());
-        c
-    }
-
-    /// Runs berth-runc with stdout/stderr in files, not pipes: a created container's init
-    /// inherits them and keeps pipes open long after `create` returns (as with runc).
-    fn run(&self, args: &[&str]) -> Output {
-        let mut c = self.cmd();
-        c.args(args);
-        output_via_files(&mut c)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "berth-runc {args:?} failed: {}\n{}",
-            stderr(&o),
-            stdout(&o)
-        );
-        stdout(&o)
-    }
-
-    fn state(&self, id: &str) -> Value {
-        serde_json::from_str(&self.ok(&["state", id])).expect("state json")
-    }
-
-    /// `run` a bundle in the foreground; returns (exit code, stdout, stderr).
-    fn run_bundle(&self, b: &Bundle, id: &str) -> (i32, String, String) {
-        let o = self.run(&["run", "--bundle", b.path().to_str().expect("utf8"), id]);
-        (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
-    }
-}
-
-impl Drop for Runc {
-    fn drop(&mut self) {
-        let ids = self.run(&["list", "-q"]);
-        for id in stdout(&ids).lines() {
-            let _ = self.run(&["delete", "--force", id]);
-        }
-    }
-}
+use std::process::Stdio;
 
 fn ready() -> bool {
     berth_e2e::can_run_containers("berth-runc tests")

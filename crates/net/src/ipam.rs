@@ -563,6 +563,17 @@ mod tests {
         ipam
     }
 
+    /// `n` automatic IPv4 allocations on `network`, in order.
+    fn allocate_v4(ipam: &mut Ipam, network: &str, n: usize) -> Vec<IpAddr> {
+        (0..n)
+            .map(|_| {
+                ipam.allocate(network, Request::Any(Family::V4))
+                    .unwrap()
+                    .addr()
+            })
+            .collect()
+    }
+
     #[test]
     fn gateway_defaults_to_first_host() {
         let c = PoolConfig::parse("10.1.0.0/24", None, None).unwrap();
@@ -630,13 +641,7 @@ mod tests {
     #[test]
     fn custom_gateway_is_never_allocated() {
         let mut ipam = one("10.9.0.0/29", Some("10.9.0.3"), None);
-        let got: Vec<IpAddr> = (0..5)
-            .map(|_| {
-                ipam.allocate("n1", Request::Any(Family::V4))
-                    .unwrap()
-                    .addr()
-            })
-            .collect();
+        let got = allocate_v4(&mut ipam, "n1", 5);
         assert_eq!(
             got,
             ["10.9.0.1", "10.9.0.2", "10.9.0.4", "10.9.0.5", "10.9.0.6"]
@@ -648,13 +653,7 @@ mod tests {
     #[test]
     fn ip_range_limits_automatic_allocation_only() {
         let mut ipam = one("10.9.0.0/24", None, Some("10.9.0.128/30"));
-        let got: Vec<IpAddr> = (0..4)
-            .map(|_| {
-                ipam.allocate("n1", Request::Any(Family::V4))
-                    .unwrap()
-                    .addr()
-            })
-            .collect();
+        let got = allocate_v4(&mut ipam, "n1", 4);
         assert_eq!(
             got,
             ["10.9.0.128", "10.9.0.129", "10.9.0.130", "10.9.0.131"]

@@ -249,18 +249,22 @@ impl Drop for Net {
     }
 }
 
-#[test]
-fn published_port_reaches_a_container_from_host_addresses_and_hairpin() {
-    if !usable()
-        || !require(
+/// [`usable`], plus iproute2 and busybox for the tests with network namespaces and servers.
+fn usable_with_namespaces() -> bool {
+    usable()
+        && require(
             Command::new("ip").arg("-V").output().is_ok(),
             "needs ip (iproute2)",
         )
-        || !require(
+        && require(
             std::path::Path::new("/bin/busybox").exists(),
             "needs /bin/busybox (busybox-static) for httpd and nc",
         )
-    {
+}
+
+#[test]
+fn published_port_reaches_a_container_from_host_addresses_and_hairpin() {
+    if !usable_with_namespaces() {
         return;
     }
     let _turn = TABLE.lock().unwrap_or_else(|p| p.into_inner());
@@ -468,16 +472,7 @@ fn network(tag: char, octet: u8, serve: bool) -> Net {
 
 #[test]
 fn networks_are_isolated_and_internal_networks_reach_nothing_outside() {
-    if !usable()
-        || !require(
-            Command::new("ip").arg("-V").output().is_ok(),
-            "needs ip (iproute2)",
-        )
-        || !require(
-            std::path::Path::new("/bin/busybox").exists(),
-            "needs /bin/busybox (busybox-static) for httpd and nc",
-        )
-    {
+    if !usable_with_namespaces() {
         return;
     }
     let _turn = TABLE.lock().unwrap_or_else(|p| p.into_inner());

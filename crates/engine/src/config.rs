@@ -38,6 +38,38 @@ pub struct DaemonConfig {
     /// Seconds to wait for containers' monitors when shutting down without live-restore.
     pub shutdown_timeout: u64,
     pub debug: bool,
+    /// The default bridge's interface (Docker's `bridge`, `-b`); "none" means no default bridge.
+    pub bridge: String,
+    /// The default bridge's address and prefix, e.g. "172.17.0.1/16" (Docker's `bip`). Unset:
+    /// 172.17.0.1/16, or the first of Docker's default pools free on this host.
+    pub bip: Option<String>,
+    /// Docker's `fixed-cidr`: the default bridge hands out addresses from this range only.
+    pub fixed_cidr: Option<String>,
+    /// Where user networks without `--subnet` get their subnets (Docker's key).
+    pub default_address_pools: Vec<AddressPool>,
+    /// The MTU of bridges and container interfaces (Docker's `mtu`).
+    pub mtu: u32,
+    /// Write firewall rules (Docker's `iptables`; Berth writes nftables rules).
+    pub iptables: bool,
+    /// Turn on net.ipv4.ip_forward (Docker's `ip-forward`).
+    pub ip_forward: bool,
+    /// Masquerade traffic leaving the default bridge (Docker's `ip-masq`).
+    pub ip_masq: bool,
+    /// Berth's own nftables table (in the `inet` family). One table per daemon: set it when two
+    /// daemons share a host (the tests do).
+    pub firewall_table: String,
+    /// Default DNS servers, search domains and options of containers (Docker's keys).
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opts: Vec<String>,
+}
+
+/// One entry of `default-address-pools`: subnets of `size` bits cut from `base`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPool {
+    pub base: String,
+    pub size: u8,
 }
 
 impl Default for DaemonConfig {
@@ -58,6 +90,18 @@ impl Default for DaemonConfig {
             init_path: None,
             shutdown_timeout: 15,
             debug: false,
+            bridge: "berth0".into(),
+            bip: None,
+            fixed_cidr: None,
+            default_address_pools: Vec::new(),
+            mtu: 1500,
+            iptables: true,
+            ip_forward: true,
+            ip_masq: true,
+            firewall_table: "berth".into(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_opts: Vec::new(),
         }
     }
 }
@@ -167,6 +211,7 @@ impl DaemonConfig {
         self.registry_config()
             .validate()
             .map_err(|e| Error::InvalidArgument(format!("registry configuration: {e}")))?;
+        crate::networks::settings::NetworkSettings::from_config(self)?;
         Ok(())
     }
 

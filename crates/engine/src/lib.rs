@@ -29,6 +29,7 @@ pub mod events;
 pub mod exec;
 pub mod images;
 pub mod monitor;
+pub mod networks;
 pub mod paths;
 pub mod spec;
 pub mod store;

@@ -3,12 +3,13 @@
 //! and `RUNTIME start`), what an exit gives back, and re-adoption after a daemon restart.
 
 use super::dns::ContainerNames;
-use super::record::{Attachment, LiveAttachment, NetworkRecord, PublishedPort};
+use super::record::{Attachment, LiveAttachment, PublishedPort};
 use super::{ipam_err, LiveContainer, LiveEndpoint};
 use crate::containers::ContainerRecord;
 use crate::error::{Error, Result};
 use crate::Engine;
 use berth_net::ipam::{Family, MacAddr, Request};
+use berth_net::link::{HalfVeth, VethConfig};
 use bollard_stubs::models::{EndpointSettings, HostConfig};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -316,20 +317,85 @@ impl Engine {
         Ok(plan)
     }
 
-    /// Between `RUNTIME create` and `RUNTIME start`: one veth pair per network into the
-    /// namespace of the container's init `pid`, the DNS server, the published ports' rules.
+    /// The host ends of the run's veth pairs, made in a task of their own while the runtime
+    /// creates the container (they need no namespace). The caller must await the result.
+    pub(crate) fn network_host_side(
+        &self,
+        plan: &NetPlan,
+    ) -> impl std::future::Future<Output = Result<Vec<(usize, HalfVeth)>>> {
+        let engine = self.clone();
+        let configs = self.veth_configs(plan, std::path::Path::new(""));
+        let task = tokio::spawn(async move {
+            let mut halves = Vec::new();
+            for (i, cfg) in configs {
+                match engine.networks.netlink.create_veth_host_side(&cfg).await {
+                    Ok(h) => halves.push((i, h)),
+                    Err(e) => return Err(Error::Internal(format!("{}: {e}", cfg.bridge))),
+                }
+            }
+            Ok(halves)
+        });
+        async move { task.await.map_err(|e| Error::internal("network task", e))? }
+    }
+
+    /// One veth configuration per bridge attachment of the plan (by attachment index).
+    fn veth_configs(&self, plan: &NetPlan, netns: &std::path::Path) -> Vec<(usize, VethConfig)> {
+        let gateway_from = self.gateway_attachment(&plan.attachments);
+        let st = self.networks.lock();
+        let mut out = Vec::new();
+        for (i, a) in plan.attachments.iter().enumerate() {
+            let (Some(live), Some(r)) = (&a.live, st.records.get(&a.network_id)) else {
+                continue;
+            };
+            let Ok(mac) = parse_mac(&live.mac) else {
+                continue;
+            };
+            out.push((
+                i,
+                VethConfig {
+                    host_name: live.veth.clone(),
+                    bridge: r.bridge.clone(),
+                    netns: netns.to_path_buf(),
+                    container_name: live.ifname.clone(),
+                    addresses: vec![IpNet::V4(live.address)],
+                    mac: Some(mac),
+                    mtu: r.mtu,
+                    gateways: if Some(i) == gateway_from {
+                        vec![IpAddr::V4(live.gateway)]
+                    } else {
+                        Vec::new()
+                    },
+                },
+            ));
+        }
+        out
+    }
+
+    /// Between `RUNTIME create` and `RUNTIME start`: the waiting veth ends into the namespace
+    /// of the container's init `pid`, the DNS server, the published ports' rules.
     pub(crate) async fn network_plumb(
         &self,
         rec: &ContainerRecord,
         plan: &NetPlan,
         pid: u32,
+        halves: Vec<(usize, HalfVeth)>,
     ) -> Result<()> {
+        let timer = std::time::Instant::now();
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let gateway_from = self.gateway_attachment(&plan.attachments);
-        for (i, a) in plan.attachments.iter().enumerate() {
-            let Some(live) = &a.live else { continue };
-            self.plumb_one(a, live, &netns, Some(i) == gateway_from)
-                .await?;
+        let configs = self.veth_configs(plan, &netns);
+        for (i, half) in halves {
+            let Some((_, cfg)) = configs.iter().find(|(j, _)| *j == i) else {
+                continue;
+            };
+            self.networks
+                .netlink
+                .move_veth_into_netns(cfg, half)
+                .await
+                .map_err(|e| Error::Internal(format!("{}: {e}", cfg.bridge)))?;
+            // Hairpin (see berth-net's firewall module); a failure only costs that path.
+            if let Err(e) = berth_net::link::set_hairpin(&cfg.host_name, true) {
+                tracing::warn!(veth = %cfg.host_name, "hairpin mode: {e}");
+            }
         }
         if plan.embedded_dns {
             self.start_dns(rec, &netns).await?;
@@ -337,6 +403,7 @@ impl Engine {
         if !plan.ports.is_empty() {
             self.networks.sync_firewall().await?;
         }
+        tracing::debug!(id = %rec.id, elapsed = ?timer.elapsed(), "network plumbed");
         Ok(())
     }
 
@@ -346,45 +413,6 @@ impl Engine {
         attachments.iter().position(|a| {
             a.live.is_some() && st.records.get(&a.network_id).is_some_and(|r| !r.internal)
         })
-    }
-
-    async fn plumb_one(
-        &self,
-        a: &Attachment,
-        live: &LiveAttachment,
-        netns: &std::path::Path,
-        default_route: bool,
-    ) -> Result<()> {
-        let r: NetworkRecord = self
-            .networks
-            .lock()
-            .records
-            .get(&a.network_id)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("network {} not found", a.network_name)))?;
-        self.networks
-            .netlink
-            .create_veth(&berth_net::link::VethConfig {
-                host_name: live.veth.clone(),
-                bridge: r.bridge.clone(),
-                netns: netns.to_path_buf(),
-                container_name: live.ifname.clone(),
-                addresses: vec![IpNet::V4(live.address)],
-                mac: Some(parse_mac(&live.mac)?),
-                mtu: r.mtu,
-                gateways: if default_route {
-                    vec![IpAddr::V4(live.gateway)]
-                } else {
-                    Vec::new()
-                },
-            })
-            .await
-            .map_err(|e| Error::Internal(format!("network {}: {e}", r.name)))?;
-        // Hairpin (see berth-net's firewall module); a failure only costs that path.
-        if let Err(e) = berth_net::link::set_hairpin(&live.veth, true) {
-            tracing::warn!(veth = %live.veth, "hairpin mode: {e}");
-        }
-        Ok(())
     }
 
     /// Starts the embedded DNS server in the container's namespace (once per run).
@@ -448,13 +476,22 @@ impl Engine {
                 tracing::warn!(id, "removing published ports: {e}");
             }
         }
-        for e in &live.endpoints {
-            if let Err(err) = nets.netlink.delete_veth(&e.veth).await {
-                tracing::warn!(veth = %e.veth, "deleting: {err}");
+        // Deleting a veth waits for an RCU grace period (milliseconds): done after the exit is
+        // recorded, off the path of `docker run --rm`. The address is given back only once
+        // its interface is gone.
+        let engine = self.clone();
+        let endpoints = live.endpoints;
+        let timer = std::time::Instant::now();
+        tokio::spawn(async move {
+            for e in &endpoints {
+                if let Err(err) = engine.networks.netlink.delete_veth(&e.veth).await {
+                    tracing::warn!(veth = %e.veth, "deleting: {err}");
+                }
+                let mut st = engine.networks.lock();
+                let _ = st.ipam.release(&e.network_id, IpAddr::V4(e.ip));
             }
-            let mut st = nets.lock();
-            let _ = st.ipam.release(&e.network_id, IpAddr::V4(e.ip));
-        }
+            tracing::debug!(id = %engine_id_hint(&endpoints), elapsed = ?timer.elapsed(), "released endpoints");
+        });
     }
 
     /// After a daemon restart, for a container still running: its addresses and ports are
@@ -515,6 +552,13 @@ impl Engine {
             l.name = name.to_string();
         }
     }
+}
+
+fn engine_id_hint(endpoints: &[LiveEndpoint]) -> String {
+    endpoints
+        .first()
+        .map(|e| e.veth.clone())
+        .unwrap_or_default()
 }
 
 /// "02:42:ac:11:00:02" -> bytes, naming the value when it is not a MAC address.

@@ -572,10 +572,23 @@ impl TestNet {
 
 fn next_net_index() -> u8 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // 10.100.0.0/16 to 10.249.0.0/16, starting at a pid-dependent place so that two test
-    // binaries run back to back do not meet a half-cleaned neighbour.
-    (100 + (std::process::id() + n * 7) % 150) as u8
+    // binaries run back to back do not meet a half-cleaned neighbour, and skipping a /16 that
+    // some interface of the host already has an address in.
+    let used = Command::new("ip")
+        .args(["-o", "-4", "addr", "show"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let mut index = 0;
+    for _ in 0..150 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        index = (100 + (std::process::id() + n * 7) % 150) as u8;
+        if !used.contains(&format!(" 10.{index}.")) {
+            break;
+        }
+    }
+    index
 }
 
 impl BerthDaemon {
@@ -613,7 +626,7 @@ impl BerthDaemon {
         let config = serde_json::json!({
             "bridge": net.bridge,
             "bip": format!("{}.1/24", net.prefix),
-            "default-address-pools": [{"base": format!("{}.0/16", net.prefix16()), "size": 24}],
+            "default-address-pools": [{"base": format!("{}.0.0/16", net.prefix16()), "size": 24}],
             "firewall-table": net.table,
         });
         std::fs::write(d.dir.path().join("daemon.json"), format!("{config}\n"))

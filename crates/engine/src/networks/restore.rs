@@ -137,7 +137,20 @@ fn default_bridge(
     records: &BTreeMap<String, NetworkRecord>,
 ) -> Result<NetworkRecord> {
     let (subnet, gateway) = match (s.bip, old.and_then(|o| o.v4())) {
-        (Some(bip), _) => (bip.trunc(), bip.addr()),
+        (Some(bip), _) => {
+            // Another interface's route over the same addresses would take the bridge's
+            // traffic (dockerd does not check; the symptom is containers that cannot talk).
+            let net = IpNet::V4(bip.trunc());
+            if let Some(r) = super::host::routes(&[bridge.to_string()])
+                .iter()
+                .find(|r| r.prefix_len() > 0 && berth_net::ipam::overlaps(r, &net))
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "bip {bip}: the host already routes {r} through another interface; choose another subnet"
+                )));
+            }
+            (bip.trunc(), bip.addr())
+        }
         (None, Some((subnet, gateway))) if old.is_some_and(|o| o.bridge == bridge) => {
             (subnet, gateway)
         }

@@ -203,5 +203,5 @@ pub fn usage_error(e: clap::Error) -> i32 {
 }
 
 fn is_group(s: &str) -> bool {
-    matches!(s, "container" | "image" | "system")
+    matches!(s, "container" | "image" | "system" | "network" | "volume")
 }

@@ -98,14 +98,12 @@ async fn find(ctx: &Ctx, kind: Option<&str>, name: &str, size: bool) -> Result<S
     for k in kinds {
         match ctx.client.get_raw(&path_for(k, name, size)).await {
             Ok(raw) => return Ok(raw),
-            Err(e) if is_not_found(&e) => continue,
+            // With --type, docker passes the daemon's own refusal on.
+            Err(e) if is_not_found(&e) && kind.is_none() => continue,
             Err(e) => return Err(e),
         }
     }
-    match kind {
-        Some(k) => bail!("Error: No such {k}: {name}"),
-        None => bail!("Error: No such object: {name}"),
-    }
+    bail!("Error: No such object: {name}")
 }
 
 pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<()> {

@@ -624,6 +624,56 @@ pub fn created_at(unix: i64) -> String {
     )
 }
 
+/// Go's `time.Time.String()` of an RFC 3339 UTC time from the daemon:
+/// `2024-01-02T15:04:05.123Z` -> `2024-01-02 15:04:05.123 +0000 UTC` (trailing zeros of the
+/// fraction dropped, as Go's `.999999999` layout does). Other offsets are shown as given.
+pub fn go_time(rfc3339: &str) -> String {
+    let Some(t) = rfc3339.strip_suffix('Z') else {
+        return rfc3339.replacen('T', " ", 1);
+    };
+    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
+    let frac = frac.trim_end_matches('0');
+    let dot = if frac.is_empty() { "" } else { "." };
+    format!("{}{dot}{frac} +0000 UTC", secs.replacen('T', " ", 1))
+}
+
+/// `sortorder.NaturalLess` as an ordering: runs of digits compare as numbers, the rest byte by
+/// byte (docker sorts network, volume and port listings with it).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let (si, sj) = (i, j);
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let (x, y) = (&a[si..i], &b[sj..j]);
+            let tx = &x[x.iter().take_while(|c| **c == b'0').count()..];
+            let ty = &y[y.iter().take_while(|c| **c == b'0').count()..];
+            let o = tx
+                .len()
+                .cmp(&ty.len())
+                .then(tx.cmp(ty))
+                .then(x.len().cmp(&y.len()));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
+}
+
 /// Docker's `stringutils.Ellipsis`: at most `max` characters, the last one `…` when cut.
 pub fn ellipsis(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -713,5 +763,20 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
         assert_eq!(created_at(0), "1970-01-01 00:00:00 +0000 UTC");
         assert_eq!(ellipsis("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn go_times_and_natural_order() {
+        assert_eq!(
+            go_time("2026-11-23T06:16:27.355230470Z"),
+            "2026-11-23 06:16:27.35523047 +0000 UTC"
+        );
+        assert_eq!(
+            go_time("2026-11-23T06:17:20Z"),
+            "2026-11-23 06:17:20 +0000 UTC"
+        );
+        let mut v = vec!["n10", "n9", "a", "n1", "80/tcp", "9000/udp"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["80/tcp", "9000/udp", "a", "n1", "n9", "n10"]);
     }
 }

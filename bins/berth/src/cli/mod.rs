@@ -135,7 +135,17 @@ fn report(e: &anyhow::Error, verb: &str) -> i32 {
         return s.code;
     }
     let msg = format!("{e:#}");
+    // docker create passes the daemon's refusal on as it is, with status 1 (run says 125).
+    if verb == "create" && e.downcast_ref::<client::ApiError>().is_some() {
+        eprintln!("{msg}");
+        return 1;
+    }
     if verb == "run" || verb == "create" {
+        // A flag value docker's flag parser refuses: no prefix, and the usage line.
+        if msg.starts_with("invalid argument ") {
+            eprintln!("{msg}\n\nUsage:  berth {verb} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth {verb} --help' for more information");
+            return 125;
+        }
         eprintln!("berth: {msg}\n\nRun 'berth {verb} --help' for more information");
         return 125;
     }
@@ -203,5 +213,5 @@ pub fn usage_error(e: clap::Error) -> i32 {
 }
 
 fn is_group(s: &str) -> bool {
-    matches!(s, "container" | "image" | "system")
+    matches!(s, "container" | "image" | "system" | "network" | "volume")
 }

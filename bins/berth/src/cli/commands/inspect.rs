@@ -98,14 +98,12 @@ async fn find(ctx: &Ctx, kind: Option<&str>, name: &str, size: bool) -> Result<S
     for k in kinds {
         match ctx.client.get_raw(&path_for(k, name, size)).await {
             Ok(raw) => return Ok(raw),
-            Err(e) if is_not_found(&e) => continue,
+            // With --type, docker passes the daemon's own refusal on.
+            Err(e) if is_not_found(&e) && kind.is_none() => continue,
             Err(e) => return Err(e),
         }
     }
-    match kind {
-        Some(k) => bail!("Error: No such {k}: {name}"),
-        None => bail!("Error: No such object: {name}"),
-    }
+    bail!("Error: No such object: {name}")
 }
 
 pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<()> {
@@ -115,10 +113,14 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
             bail!("\"{k}\" is not a valid value for --type");
         }
     }
-    let template = match a.format.as_deref() {
-        None | Some("") | Some("json") => None,
-        Some(f) => Some(Template::parse(f)?),
-    };
+    // A bad template fails before any request, as docker's does.
+    if let Some(f) = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "json")
+    {
+        Template::parse(f)?;
+    }
     let mut raws = Vec::new();
     let mut errors = Vec::new();
     for n in &a.names {
@@ -127,14 +129,15 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    match template {
-        Some(t) => {
-            for r in &raws {
-                let v: Value = serde_json::from_str(r)?;
-                println!("{}", t.render(&v)?);
-            }
-        }
-        None => {
+    print_objects(&raws, a.format.as_deref())?;
+    fail_with(errors)
+}
+
+/// Docker's inspect output of raw objects: an indented JSON array (`[]` when none was found),
+/// or one line per object of the `-f` template.
+pub fn print_objects(raws: &[String], format: Option<&str>) -> Result<()> {
+    match format {
+        None | Some("") | Some("json") => {
             let items: Vec<String> = raws
                 .iter()
                 .map(|r| format!("    {}", indent_json(r.trim(), "    ", 1)))
@@ -145,8 +148,15 @@ pub async fn inspect(ctx: &Ctx, a: InspectArgs, forced: Option<&str>) -> Result<
                 println!("[\n{}\n]", items.join(",\n"));
             }
         }
+        Some(f) => {
+            let t = Template::parse(f)?;
+            for r in raws {
+                let v: Value = serde_json::from_str(r)?;
+                println!("{}", t.render(&v)?);
+            }
+        }
     }
-    fail_with(errors)
+    Ok(())
 }
 
 pub async fn top(ctx: &Ctx, a: TopArgs) -> Result<()> {

@@ -10,10 +10,15 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod login;
 pub mod logs;
+pub mod mounts;
+pub mod network;
+pub mod port;
 pub mod ps;
+pub mod publish;
 pub mod run;
 pub mod stats;
 pub mod system;
+pub mod volume;
 
 use super::{Ctx, StatusError};
 use anyhow::Result;
@@ -46,6 +51,53 @@ pub fn fail_with(errors: Vec<String>) -> Result<()> {
         Err(StatusError {
             code: 1,
             message: Some(errors.join("\n")),
+        }
+        .into())
+    }
+}
+
+/// How many positional arguments a verb takes (docker's `cli.ExactArgs` and friends).
+#[derive(Clone, Copy, Debug)]
+pub enum Arity {
+    None,
+    Exact(usize),
+    Min(usize),
+    Max(usize),
+    Range(usize, usize),
+}
+
+impl Arity {
+    /// Docker's error for a wrong count: "'berth VERB' requires 1 argument", the usage line,
+    /// and exit status 1.
+    pub fn check(self, verb: &str, usage: &str, got: usize) -> Result<()> {
+        let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+        let (ok, what, see) = match self {
+            Arity::None => (got == 0, "accepts no arguments".to_string(), "Run"),
+            Arity::Exact(n) => (got == n, format!("requires {n} {}", plural(n)), "Run"),
+            Arity::Min(n) => (
+                got >= n,
+                format!("requires at least {n} {}", plural(n)),
+                "See",
+            ),
+            Arity::Max(n) => (
+                got <= n,
+                format!("requires at most {n} {}", plural(n)),
+                "Run",
+            ),
+            Arity::Range(lo, hi) => (
+                (lo..=hi).contains(&got),
+                format!("requires at least {lo} and at most {hi} {}", plural(hi)),
+                "Run",
+            ),
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(StatusError {
+            code: 1,
+            message: Some(format!(
+                "berth: 'berth {verb}' {what}\n\nUsage:  berth {verb} {usage}\n\n{see} 'berth {verb} --help' for more information"
+            )),
         }
         .into())
     }
@@ -92,6 +144,8 @@ pub enum ContainerVerb {
     Unpause(lifecycle::ContainersArgs),
     /// Update configuration of one or more containers
     Update(inspect::UpdateArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
 }
 
 /// Verbs that exist both at the top level and under `berth image`.
@@ -144,6 +198,12 @@ pub enum Command {
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,6 +281,7 @@ async fn container(ctx: &Ctx, v: ContainerVerb) -> Result<()> {
         ContainerVerb::Pause(a) => lifecycle::simple(ctx, a, "pause").await,
         ContainerVerb::Unpause(a) => lifecycle::simple(ctx, a, "unpause").await,
         ContainerVerb::Update(a) => inspect::update(ctx, a).await,
+        ContainerVerb::Port(a) => port::run(ctx, a).await,
     }
 }
 
@@ -252,6 +313,10 @@ pub async fn dispatch(mut ctx: Ctx, cmd: Command) -> Result<()> {
         | Command::ContainerGroup(ContainerCommand::Verb(ContainerVerb::Create(a))) => {
             run::create_body(&a.opts, a.rm, false)?;
         }
+        Command::Network(c) => c.check()?,
+        Command::Volume(c) => c.check()?,
+        Command::Container(ContainerVerb::Port(a))
+        | Command::ContainerGroup(ContainerCommand::Verb(ContainerVerb::Port(a))) => a.check()?,
         _ => {}
     }
     ctx.client.negotiate().await?;
@@ -279,6 +344,8 @@ pub async fn dispatch(mut ctx: Ctx, cmd: Command) -> Result<()> {
         Command::System(SystemCommand::Df(a)) => system::df(ctx, a).await,
         Command::System(SystemCommand::Prune(a)) => system::prune(ctx, a).await,
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::run(ctx, a).await,
+        Command::Network(c) => network::dispatch(ctx, c).await,
+        Command::Volume(c) => volume::dispatch(ctx, c).await,
         // Answered before negotiating, above.
         Command::Version(_) => Ok(()),
     }

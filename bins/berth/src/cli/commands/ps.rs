@@ -57,30 +57,6 @@ pub fn filters_json(items: &[String]) -> Result<Option<String>> {
     Ok(Some(Value::Object(m).to_string()))
 }
 
-fn ports(c: &Value) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for p in c["Ports"].as_array().into_iter().flatten() {
-        let private = p["PrivatePort"].as_u64().unwrap_or(0);
-        let ty = p["Type"].as_str().unwrap_or("tcp");
-        let s = match p["PublicPort"].as_u64() {
-            Some(public) if public > 0 => {
-                let ip = p["IP"].as_str().unwrap_or("");
-                let ip = if ip.contains(':') {
-                    format!("[{ip}]")
-                } else {
-                    ip.to_string()
-                };
-                format!("{ip}:{public}->{private}/{ty}")
-            }
-            _ => format!("{private}/{ty}"),
-        };
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out.join(", ")
-}
-
 fn labels(v: &Value) -> String {
     let mut l: Vec<String> = v
         .as_object()
@@ -166,7 +142,7 @@ fn container_row(c: &Value, trunc: bool) -> Value {
         ("Mounts", json!(mounts.join(","))),
         ("Names", json!(names.join(","))),
         ("Networks", json!(networks.join(","))),
-        ("Ports", json!(ports(c))),
+        ("Ports", json!(super::port::displayable_ports(&c["Ports"]))),
         ("RunningFor", json!(ago(created))),
         ("Size", json!(size)),
         ("State", json!(c["State"].as_str().unwrap_or(""))),

@@ -156,13 +156,28 @@ pub struct ContainerOpts {
     pub runtime: Option<String>,
     /// Connect a container to a network
     #[arg(long = "network", visible_alias = "net")]
-    pub network: Option<String>,
+    pub network: Vec<String>,
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias")]
     pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long)]
+    pub mount: Vec<String>,
     /// Mount volumes from the specified container(s)
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
@@ -353,7 +368,7 @@ fn ulimits(items: &[String]) -> Result<Vec<Value>> {
     items
         .iter()
         .map(|u| {
-            let bad = || anyhow!("invalid argument {u:?} for \"--ulimit\" flag: invalid ulimit");
+            let bad = || anyhow!("invalid argument {u:?} for \"--ulimit\" flag: invalid ulimit argument: {u}");
             let (name, vals) = u.split_once('=').ok_or_else(bad)?;
             let (soft, hard) = match vals.split_once(':') {
                 Some((s, h)) => (s, h),
@@ -407,42 +422,6 @@ fn restart_policy(s: &str) -> Result<Value> {
         ),
         _ => bail!("invalid restart policy format: unknown policy '{name}'"),
     }
-}
-
-/// `-p [ip:][hostPort:]containerPort[/proto]` into ExposedPorts and PortBindings.
-fn ports(o: &ContainerOpts) -> Result<(Map<String, Value>, Map<String, Value>)> {
-    let mut exposed = Map::new();
-    let mut bindings: Map<String, Value> = Map::new();
-    let with_proto = |p: &str| {
-        if p.contains('/') {
-            p.to_string()
-        } else {
-            format!("{p}/tcp")
-        }
-    };
-    for e in &o.expose {
-        exposed.insert(with_proto(e), json!({}));
-    }
-    for p in &o.publish {
-        let parts: Vec<&str> = p.rsplitn(3, ':').collect();
-        let (ip, host, cont) = match parts.as_slice() {
-            [c] => ("", "", *c),
-            [c, h] => ("", *h, *c),
-            [c, h, i] => (*i, *h, *c),
-            _ => bail!("invalid argument {p:?} for \"-p, --publish\" flag"),
-        };
-        let key = with_proto(cont);
-        let port = key.split('/').next().unwrap_or("");
-        if port.is_empty() || port.parse::<u16>().is_err() {
-            bail!("invalid containerPort: {cont}");
-        }
-        exposed.insert(key.clone(), json!({}));
-        let entry = bindings.entry(key).or_insert_with(|| json!([]));
-        if let Value::Array(a) = entry {
-            a.push(json!({"HostIp": ip.trim_matches(['[', ']']), "HostPort": host}));
-        }
-    }
-    Ok((exposed, bindings))
 }
 
 /// The create body for `image` and its command.
@@ -540,31 +519,28 @@ pub fn create_body(o: &ContainerOpts, auto_remove: bool, attach: bool) -> Result
         }
         config.insert("Healthcheck".into(), Value::Object(hc));
     }
-    let (exposed, bindings) = ports(o)?;
+    let (exposed, bindings) = super::publish::ports(&o.expose, &o.publish)?;
     if !exposed.is_empty() {
         config.insert("ExposedPorts".into(), Value::Object(exposed));
     }
     host.insert("PortBindings".into(), Value::Object(bindings));
     host.insert("PublishAllPorts".into(), json!(o.publish_all));
-    // -v /path is an anonymous volume; anything with a colon is a bind or named volume.
-    let mut binds = Vec::new();
-    let mut volumes = Map::new();
-    for v in &o.volume {
-        if v.contains(':') {
-            binds.push(v.clone());
-        } else {
-            volumes.insert(v.clone(), json!({}));
-        }
-    }
+    let (binds, volumes) = super::mounts::volumes(&o.volume)?;
     if !volumes.is_empty() {
         config.insert("Volumes".into(), Value::Object(volumes));
     }
     host.insert("Binds".into(), json!(binds));
+    let mounts = o
+        .mount
+        .iter()
+        .map(|m| super::mounts::parse_mount(m))
+        .collect::<Result<Vec<Value>>>()?;
+    if !mounts.is_empty() {
+        host.insert("Mounts".into(), json!(mounts));
+    }
     host.insert("VolumesFrom".into(), json!(o.volumes_from));
-    host.insert(
-        "NetworkMode".into(),
-        json!(o.network.clone().unwrap_or_else(|| "default".into())),
-    );
+    let (network_mode, endpoints) = networks(o)?;
+    host.insert("NetworkMode".into(), json!(network_mode));
     host.insert("RestartPolicy".into(), restart_policy(&o.restart)?);
     host.insert("AutoRemove".into(), json!(auto_remove));
     host.insert("CapAdd".into(), json!(o.cap_add));
@@ -671,18 +647,189 @@ pub fn create_body(o: &ContainerOpts, auto_remove: bool, attach: bool) -> Result
     }
     host.insert("Ulimits".into(), json!(ulimits(&o.ulimit)?));
     host.insert("Devices".into(), json!(devices(&o.device)?));
-    let mut networking = json!({"EndpointsConfig": {}});
-    if let Some(n) = &o.network {
-        if !o.network_alias.is_empty()
-            && !["default", "bridge", "host", "none"].contains(&n.as_str())
-        {
-            networking["EndpointsConfig"][n] = json!({"Aliases": o.network_alias});
-        }
-    }
     let mut body = config;
     body.insert("HostConfig".into(), Value::Object(host));
-    body.insert("NetworkingConfig".into(), networking);
+    body.insert(
+        "NetworkingConfig".into(),
+        json!({"EndpointsConfig": endpoints}),
+    );
     Ok(Value::Object(body))
+}
+
+/// One `--network` value: a name, or docker's advanced `name=N,alias=A,ip=...` form.
+#[derive(Default, Debug)]
+struct Attachment {
+    target: String,
+    aliases: Vec<String>,
+    ipv4: String,
+    ipv6: String,
+    mac: String,
+    link_local: Vec<String>,
+    driver_opts: Map<String, Value>,
+    gw_priority: Option<i64>,
+}
+
+fn parse_attachment(v: &str) -> Result<Attachment> {
+    let mut a = Attachment::default();
+    if !v.contains('=') {
+        a.target = v.to_string();
+        return Ok(a);
+    }
+    for field in v.split(',') {
+        let Some((key, val)) = field.split_once('=') else {
+            bail!("invalid argument {v:?} for \"--network\" flag: invalid field {field}");
+        };
+        match key.trim().to_lowercase().as_str() {
+            "name" => a.target = val.to_string(),
+            "alias" => a.aliases.push(val.to_string()),
+            "ip" => a.ipv4 = val.to_string(),
+            "ip6" => a.ipv6 = val.to_string(),
+            "mac-address" => a.mac = val.to_string(),
+            "link-local-ip" => a.link_local.push(val.to_string()),
+            "driver-opt" => {
+                let (k, v) = val.split_once('=').unwrap_or((val, ""));
+                a.driver_opts.insert(k.into(), json!(v));
+            }
+            "gw-priority" => {
+                a.gw_priority = Some(val.parse().map_err(|_| {
+                    anyhow!(
+                        "invalid argument {v:?} for \"--network\" flag: invalid gw-priority {val}"
+                    )
+                })?)
+            }
+            _ => bail!("invalid argument {v:?} for \"--network\" flag: invalid field key {key}"),
+        }
+    }
+    Ok(a)
+}
+
+/// Docker's `container.NetworkMode.IsUserDefined`.
+fn user_defined(n: &str) -> bool {
+    !matches!(n, "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
+}
+
+/// Go's `net.ParseMAC` for the 6-octet forms (`aa:bb:..`, `aa-bb-..`, `aabb.ccdd.eeff`).
+fn valid_mac(s: &str) -> bool {
+    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
+    let colon: Vec<&str> = s.split(':').collect();
+    let dash: Vec<&str> = s.split('-').collect();
+    let dot: Vec<&str> = s.split('.').collect();
+    (colon.len() == 6 && colon.iter().all(|p| hex(p, 2)))
+        || (dash.len() == 6 && dash.iter().all(|p| hex(p, 2)))
+        || (dot.len() == 3 && dot.iter().all(|p| hex(p, 4)))
+}
+
+/// HostConfig.NetworkMode and NetworkingConfig.EndpointsConfig as docker CLI 28 builds them
+/// (`parseNetworkOpts`): the first `--network` is the mode and takes `--ip`, `--ip6`,
+/// `--network-alias`, `--mac-address` and `--link-local-ip`; a lone network without options
+/// sends no endpoint.
+fn networks(o: &ContainerOpts) -> Result<(String, Map<String, Value>)> {
+    let mut list = o
+        .network
+        .iter()
+        .map(|n| parse_attachment(n))
+        .collect::<Result<Vec<_>>>()?;
+    let implicit = list.is_empty();
+    if implicit {
+        list.push(Attachment {
+            target: "default".into(),
+            ..Attachment::default()
+        });
+    }
+    let first = &mut list[0];
+    let conflict = |what: &str| anyhow!("conflicting options: cannot specify both {what}");
+    if !first.aliases.is_empty() && !o.network_alias.is_empty() {
+        return Err(conflict("--network-alias and per-network alias"));
+    }
+    if !first.ipv4.is_empty() && o.ip.is_some() {
+        return Err(conflict("--ip and per-network IPv4 address"));
+    }
+    if !first.ipv6.is_empty() && o.ip6.is_some() {
+        return Err(conflict("--ip6 and per-network IPv6 address"));
+    }
+    if !first.mac.is_empty() && o.mac_address.is_some() {
+        return Err(conflict("--mac-address and per-network MAC address"));
+    }
+    if !first.link_local.is_empty() && !o.link_local_ip.is_empty() {
+        return Err(conflict(
+            "--link-local-ip and per-network link-local IP addresses",
+        ));
+    }
+    if !o.network_alias.is_empty() {
+        first.aliases = o.network_alias.clone();
+    }
+    if let Some(ip) = &o.ip {
+        first.ipv4 = ip.clone();
+    }
+    if let Some(ip) = &o.ip6 {
+        first.ipv6 = ip.clone();
+    }
+    if let Some(m) = &o.mac_address {
+        first.mac = m.clone();
+    }
+    if !o.link_local_ip.is_empty() {
+        first.link_local = o.link_local_ip.clone();
+    }
+    let mode = list[0].target.clone();
+    let (mut user, mut builtin) = (false, false);
+    let mut endpoints = Map::new();
+    let count = list.len();
+    for (i, a) in list.into_iter().enumerate() {
+        if !implicit {
+            if user_defined(&a.target) {
+                user = true;
+            } else {
+                builtin = true;
+            }
+        }
+        if a.target.trim().is_empty() {
+            bail!("no name set for network");
+        }
+        if !user_defined(&a.target) && !a.aliases.is_empty() {
+            bail!("network-scoped aliases are only supported for user-defined networks");
+        }
+        let mut ep = Map::new();
+        if !a.aliases.is_empty() {
+            ep.insert("Aliases".into(), json!(a.aliases));
+        }
+        if !a.driver_opts.is_empty() {
+            ep.insert("DriverOpts".into(), Value::Object(a.driver_opts));
+        }
+        if !a.ipv4.is_empty() || !a.ipv6.is_empty() || !a.link_local.is_empty() {
+            let mut ipam = Map::new();
+            if !a.ipv4.is_empty() {
+                ipam.insert("IPv4Address".into(), json!(a.ipv4));
+            }
+            if !a.ipv6.is_empty() {
+                ipam.insert("IPv6Address".into(), json!(a.ipv6));
+            }
+            if !a.link_local.is_empty() {
+                ipam.insert("LinkLocalIPs".into(), json!(a.link_local));
+            }
+            ep.insert("IPAMConfig".into(), Value::Object(ipam));
+        }
+        if !a.mac.is_empty() {
+            if !valid_mac(a.mac.trim()) {
+                bail!("{} is not a valid mac address", a.mac);
+            }
+            ep.insert("MacAddress".into(), json!(a.mac));
+        }
+        if let Some(p) = a.gw_priority {
+            ep.insert("GwPriority".into(), json!(p));
+        }
+        if endpoints.contains_key(&a.target) {
+            bail!("network {:?} is specified multiple times", a.target);
+        }
+        // A single network without options: the daemon makes the endpoint itself.
+        if i == 0 && count == 1 && ep.is_empty() {
+            continue;
+        }
+        endpoints.insert(a.target, Value::Object(ep));
+    }
+    if user && builtin {
+        bail!("conflicting options: cannot attach both user-defined and non-user-defined network-modes");
+    }
+    Ok((mode, endpoints))
 }
 
 fn num_cpus() -> usize {
@@ -721,6 +868,19 @@ async fn create_container(ctx: &Ctx, o: &ContainerOpts, body: &Value) -> Result<
         q.push(("platform", p.clone()));
     }
     let path = format!("/containers/create{}", query(&q));
+    let per_network_mac = body["NetworkingConfig"]["EndpointsConfig"]
+        .as_object()
+        .is_some_and(|m| m.values().any(|e| e.get("MacAddress").is_some()));
+    let version = ctx.client.api_version();
+    if per_network_mac && super::super::client::version_lt(version, "1.44") {
+        return Err(StatusError {
+            code: 1,
+            message: Some(format!(
+                "\"specify mac-address per network\" requires API version 1.44, but the Berth daemon API version is {version}"
+            )),
+        }
+        .into());
+    }
     let pull = || super::images::pull_image(ctx, image.clone(), o.platform.clone(), o.quiet, true);
     if o.pull == "always" {
         pull().await?;

@@ -613,7 +613,7 @@ impl BerthDaemon {
         let config = serde_json::json!({
             "bridge": net.bridge,
             "bip": format!("{}.1/24", net.prefix),
-            "default-address-pools": [{"base": format!("{}.0/16", net.prefix16()), "size": 24}],
+            "default-address-pools": [{"base": format!("{}.0.0/16", net.prefix16()), "size": 24}],
             "firewall-table": net.table,
         });
         std::fs::write(d.dir.path().join("daemon.json"), format!("{config}\n"))

@@ -24,6 +24,7 @@ pub struct Inner {
     pub events: EventBus,
     pub containers: Registry,
     pub execs: ExecRegistry,
+    pub volumes: crate::volumes::VolumeState,
     pub started_at: std::time::SystemTime,
 }
 
@@ -61,9 +62,11 @@ impl Engine {
             events: EventBus::default(),
             containers: Registry::default(),
             execs: ExecRegistry::default(),
+            volumes: Default::default(),
             started_at: std::time::SystemTime::now(),
         }));
         engine.restore().await?;
+        engine.volumes_restore()?;
         Ok(engine)
     }
 }

@@ -5,6 +5,7 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use crate::error::{ApiError, ApiResult};
 use axum::body::Bytes;
@@ -21,6 +22,7 @@ pub fn all() -> Router<Engine> {
         .merge(container_ops::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(volumes::routes())
 }
 
 /// Query parameters as Docker sends them.

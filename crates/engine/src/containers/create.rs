@@ -60,6 +60,9 @@ impl Engine {
         self.config.runtime_path(&runtime)?;
         host_config.runtime = Some(runtime.clone());
 
+        // Held until the record is in the registry, so no volume it uses can be removed between.
+        let volumes_guard = self.volumes.lock();
+        let (mount_points, new_volumes) = self.volumes_resolve(&host_config, &config)?;
         let id = crate::util::new_id();
         let record = ContainerRecord {
             id: id.clone(),
@@ -81,6 +84,7 @@ impl Engine {
             snapshot: id.clone(),
             parent_snapshot: image.chain_id.clone(),
             log_path: self.paths.log_file(&id).display().to_string(),
+            mount_points,
             ..Default::default()
         };
 
@@ -97,6 +101,7 @@ impl Engine {
         })();
         if let Err(e) = prepared {
             let _ = std::fs::remove_dir_all(&dir);
+            self.volumes_rollback(&new_volumes);
             return Err(e);
         }
         let c = Container::new(record.clone());
@@ -108,8 +113,10 @@ impl Engine {
             self.containers.remove(&id);
             let _ = self.images.snapshots().remove(&id);
             let _ = std::fs::remove_dir_all(&dir);
+            self.volumes_rollback(&new_volumes);
             return Err(e);
         }
+        drop(volumes_guard);
         self.container_event(&record, "create");
         Ok(Created { id, warnings })
     }

@@ -133,7 +133,7 @@ fn inspect_json(engine: &Engine, rec: &ContainerRecord) -> Value {
                 "UpperDir": upper,
             }
         },
-        "Mounts": [],
+        "Mounts": crate::volumes::mounts::mounts_json(rec),
         "Config": config,
         "NetworkSettings": {
             "Bridge": "",

@@ -184,6 +184,6 @@ fn summary(r: &ContainerRecord, now: std::time::SystemTime) -> Value {
         "Status": super::inspect::status_line(r, now),
         "HostConfig": {"NetworkMode": network_mode},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": crate::volumes::mounts::mounts_json(r),
     })
 }

@@ -90,4 +90,7 @@ pub struct ContainerRecord {
     pub has_been_started: bool,
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// Volumes and binds resolved at create (Docker's `MountPoints`).
+    #[serde(default)]
+    pub mount_points: Vec<crate::volumes::MountPoint>,
 }

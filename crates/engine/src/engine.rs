@@ -25,6 +25,7 @@ pub struct Inner {
     pub containers: Registry,
     pub execs: ExecRegistry,
     pub volumes: crate::volumes::VolumeState,
+    pub networks: crate::networks::Networks,
     pub started_at: std::time::SystemTime,
 }
 
@@ -54,6 +55,7 @@ impl Engine {
         }
         let store = Store::open(&paths.database())?;
         let images = berth_image::store::ImageStore::open(paths.image_root(), None)?;
+        let networks = crate::networks::Networks::open(&config, &store).await?;
         let engine = Engine(Arc::new(Inner {
             config,
             paths,
@@ -63,6 +65,7 @@ impl Engine {
             containers: Registry::default(),
             execs: ExecRegistry::default(),
             volumes: Default::default(),
+            networks,
             started_at: std::time::SystemTime::now(),
         }));
         engine.restore().await?;

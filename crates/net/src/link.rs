@@ -528,6 +528,17 @@ fn write_sysctl(path: PathBuf, value: &str) -> Result<(), LinkError> {
     std::fs::write(&path, value).map_err(|source| LinkError::Sysctl { path, source })
 }
 
+/// Sets a bridge port's hairpin mode (`ip link set DEV type bridge_slave hairpin on`): a
+/// container reaching its own published port through a host address gets the DNATed frame
+/// back out of the port it came in on.
+pub fn set_hairpin(port: &str, enabled: bool) -> Result<(), LinkError> {
+    validate_name(port)?;
+    write_sysctl(
+        PathBuf::from(format!("/sys/class/net/{port}/brport/hairpin_mode")),
+        if enabled { "1" } else { "0" },
+    )
+}
+
 /// Turns on IPv4 forwarding (net.ipv4.ip_forward), which bridge networks need for egress.
 pub fn enable_ip_forward() -> Result<(), LinkError> {
     write_sysctl(PathBuf::from("/proc/sys/net/ipv4/ip_forward"), "1")

@@ -4,6 +4,7 @@ pub mod container_ops;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 
@@ -23,6 +24,7 @@ pub fn all() -> Router<Engine> {
         .merge(exec::routes())
         .merge(images::routes())
         .merge(volumes::routes())
+        .merge(networks::routes())
 }
 
 /// Query parameters as Docker sends them.

@@ -94,6 +94,26 @@ impl Engine {
         } else {
             None
         };
+        let plan = self.network_prepare(rec).await?;
+        let shared_files = plan.shared_from.as_ref().map(|other| {
+            let dir = self.paths.bundle(other);
+            crate::spec::etc_files::EtcFiles {
+                hostname: dir.join("hostname"),
+                hosts: dir.join("hosts"),
+                resolv_conf: dir.join("resolv.conf"),
+            }
+        });
+        let settings = &self.networks.settings;
+        let network = crate::spec::NetworkInput {
+            join: plan.join.clone(),
+            shared_files,
+            shared_hostname: plan.shared_hostname.clone(),
+            addresses: plan.addresses(),
+            embedded_dns: plan.embedded_dns,
+            default_dns: settings.dns.iter().map(|d| d.to_string()).collect(),
+            default_dns_search: settings.dns_search.clone(),
+            default_dns_opts: settings.dns_opts.clone(),
+        };
         let args: Vec<String> = std::iter::once(rec.path.clone())
             .chain(rec.args.iter().cloned())
             .collect();
@@ -108,6 +128,7 @@ impl Engine {
             etc_dir: &bundle,
             init_path: init_path.as_deref(),
             cgroups_path: super::runtime::cgroups_path(id),
+            network,
         };
         let mut spec = crate::spec::build(&input)?;
         let readonly = spec
@@ -160,6 +181,7 @@ impl Engine {
         // No commit here: until the Running record below is committed, a crash is undone by
         // the next daemon from the monitor's own pid file in the run directory (restore.rs),
         // which saves one fsync'd transaction per start.
+        self.network_plumb(rec, &plan, spawned.pid as u32).await?;
 
         // Hand the socket to clients that attached before the start and wait until they are
         // connected.
@@ -197,6 +219,8 @@ impl Engine {
             r.state.error.clear();
             r.state.oom_killed = false;
             r.has_been_started = true;
+            r.networks.attachments = plan.attachments.clone();
+            r.networks.ports = plan.ports.clone();
             r.clone()
         })?;
         self.container_event(&rec, "start");
@@ -221,6 +245,7 @@ impl Engine {
     /// Undoes a run: the runtime's state, the rootfs mount, the monitor's directory.
     pub(crate) async fn cleanup_run(&self, rec: &ContainerRecord) {
         self.runtime_delete(&rec.runtime, &rec.id).await;
+        self.network_release(&rec.id).await;
         let rootfs = self.paths.rootfs(&rec.id);
         if crate::util::is_mountpoint(&rootfs) {
             if let Err(e) = berth_image::mount::unmount_path(&rootfs) {

@@ -24,6 +24,7 @@ pub struct Inner {
     pub events: EventBus,
     pub containers: Registry,
     pub execs: ExecRegistry,
+    pub volumes: crate::volumes::VolumeState,
     pub networks: crate::networks::Networks,
     pub started_at: std::time::SystemTime,
 }
@@ -63,10 +64,12 @@ impl Engine {
             events: EventBus::default(),
             containers: Registry::default(),
             execs: ExecRegistry::default(),
+            volumes: Default::default(),
             networks,
             started_at: std::time::SystemTime::now(),
         }));
         engine.restore().await?;
+        engine.volumes_restore()?;
         Ok(engine)
     }
 }

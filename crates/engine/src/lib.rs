@@ -35,6 +35,7 @@ pub mod spec;
 pub mod store;
 pub mod system;
 pub mod util;
+pub mod volumes;
 
 pub use engine::Engine;
 pub use error::{Error, Result};

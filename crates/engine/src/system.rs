@@ -185,7 +185,7 @@ impl Engine {
 
 impl Engine {
     /// `/system/df`: images (with how many containers use each), containers (with the size of
-    /// their writable layer), volumes and build cache (none yet).
+    /// their writable layer), volumes (with their sizes and users) and build cache (none yet).
     pub async fn system_df(&self) -> crate::Result<Value> {
         let images = self.image_list(Default::default()).await?;
         let recs: Vec<_> = self.containers.all().iter().map(|c| c.record()).collect();
@@ -210,7 +210,7 @@ impl Engine {
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": self.volume_df()?,
             "BuildCache": [],
         }))
     }

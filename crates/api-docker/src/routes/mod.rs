@@ -6,6 +6,7 @@ pub mod exec;
 pub mod images;
 pub mod networks;
 pub mod system;
+pub mod volumes;
 
 use crate::error::{ApiError, ApiResult};
 use axum::body::Bytes;
@@ -22,6 +23,7 @@ pub fn all() -> Router<Engine> {
         .merge(container_ops::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(volumes::routes())
         .merge(networks::routes())
 }
 

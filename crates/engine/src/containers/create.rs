@@ -71,6 +71,9 @@ impl Engine {
         let attachments =
             self.network_attachments_for_create(&host_config, hostname_set, &endpoints)?;
 
+        // Held until the record is in the registry, so no volume it uses can be removed between.
+        let volumes_guard = self.volumes.lock();
+        let (mount_points, new_volumes) = self.volumes_resolve(&host_config, &config)?;
         let id = crate::util::new_id();
         let record = ContainerRecord {
             id: id.clone(),
@@ -92,6 +95,7 @@ impl Engine {
             snapshot: id.clone(),
             parent_snapshot: image.chain_id.clone(),
             log_path: self.paths.log_file(&id).display().to_string(),
+            mount_points,
             networks: crate::networks::record::ContainerNetworks {
                 attachments,
                 ports: Vec::new(),
@@ -112,6 +116,7 @@ impl Engine {
         })();
         if let Err(e) = prepared {
             let _ = std::fs::remove_dir_all(&dir);
+            self.volumes_rollback(&new_volumes);
             return Err(e);
         }
         let c = Container::new(record.clone());
@@ -123,8 +128,10 @@ impl Engine {
             self.containers.remove(&id);
             let _ = self.images.snapshots().remove(&id);
             let _ = std::fs::remove_dir_all(&dir);
+            self.volumes_rollback(&new_volumes);
             return Err(e);
         }
+        drop(volumes_guard);
         self.container_event(&record, "create");
         Ok(Created { id, warnings })
     }

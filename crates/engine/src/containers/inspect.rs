@@ -127,7 +127,7 @@ fn inspect_json(engine: &Engine, rec: &ContainerRecord) -> Value {
                 "UpperDir": upper,
             }
         },
-        "Mounts": [],
+        "Mounts": crate::volumes::mounts::mounts_json(rec),
         "Config": config,
         "NetworkSettings": engine.network_settings_json(rec),
     })

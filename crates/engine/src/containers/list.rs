@@ -242,6 +242,6 @@ fn summary(r: &ContainerRecord, now: std::time::SystemTime) -> Value {
         "State": r.state.status.as_str(),
         "Status": super::inspect::status_line(r, now),
         "HostConfig": {"NetworkMode": network_mode},
-        "Mounts": [],
+        "Mounts": crate::volumes::mounts::mounts_json(r),
     })
 }

@@ -90,6 +90,9 @@ pub struct ContainerRecord {
     pub has_been_started: bool,
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// Volumes and binds resolved at create (Docker's `MountPoints`).
+    #[serde(default)]
+    pub mount_points: Vec<crate::volumes::MountPoint>,
     /// The networks it is attached to and, while it runs, what it got on them.
     #[serde(default)]
     pub networks: crate::networks::record::ContainerNetworks,

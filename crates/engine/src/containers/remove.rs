@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 impl Engine {
     /// Removes a container; a running one only with `force` (killed first).
-    pub async fn container_remove(&self, key: &str, force: bool, _volumes: bool) -> Result<()> {
+    /// With `volumes`, its anonymous volumes go too (as `docker rm -v`).
+    pub async fn container_remove(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.containers.find(key)?;
         let _op = c.op.lock().await;
         let rec = c.record();
@@ -39,7 +40,12 @@ impl Engine {
                 }
             }
         }
-        self.remove_locked(&c).await
+        let rec = c.record();
+        self.remove_locked(&c).await?;
+        if volumes && rec.host_config.auto_remove != Some(true) {
+            self.volumes_remove_anonymous(&rec);
+        }
+        Ok(())
     }
 
     /// Removes a stopped container's every trace; the caller holds `c.op`.
@@ -72,6 +78,10 @@ impl Engine {
         self.store.delete(CONTAINER_TABLE, &rec.id)?;
         self.containers.remove(&rec.id);
         self.container_event(&rec, "destroy");
+        // Docker removes a `--rm` container's anonymous volumes with it.
+        if rec.host_config.auto_remove == Some(true) {
+            self.volumes_remove_anonymous(&rec);
+        }
         c.exits.send_modify(|e| e.removed = true);
         Ok(())
     }

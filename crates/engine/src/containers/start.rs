@@ -120,10 +120,12 @@ impl Engine {
             let args: Vec<String> = std::iter::once(rec.path.clone())
                 .chain(rec.args.iter().cloned())
                 .collect();
+            // Volumes and binds become bind mounts of their host sources.
+            let host_config = self.volumes_prepare(rec)?;
             let input = crate::spec::SpecInput {
                 id,
                 config: &rec.config,
-                host_config: &rec.host_config,
+                host_config: &host_config,
                 args: &args,
                 rootfs: &rootfs,
                 etc_dir: &bundle,
@@ -261,6 +263,7 @@ impl Engine {
             }
         }
         let _ = std::fs::remove_dir_all(self.paths.run_dir(&rec.id));
+        self.volumes_release(rec);
     }
 }
 

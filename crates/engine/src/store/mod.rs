@@ -15,6 +15,7 @@ use std::path::Path;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+pub(crate) const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
 pub(crate) const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 
 /// A table of JSON records.
@@ -29,6 +30,8 @@ impl std::fmt::Debug for Table {
 
 /// The container records.
 pub const CONTAINER_TABLE: Table = Table(CONTAINERS);
+/// The volume records.
+pub const VOLUME_TABLE: Table = Table(VOLUMES);
 /// The network records.
 pub const NETWORK_TABLE: Table = Table(NETWORKS);
 
@@ -50,7 +53,18 @@ impl Store {
             Error::Internal(format!("opening state database {}: {e}", path.display()))
         })?;
         migrations::run(&db)?;
-        Ok(Store { db })
+        let store = Store { db };
+        // Tables that need no migration of their records: created empty on first open.
+        store.ensure_table(VOLUME_TABLE)?;
+        Ok(store)
+    }
+
+    /// Creates `table` if the database does not have it yet.
+    fn ensure_table(&self, table: Table) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(table.0)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// The schema version the database is at.

@@ -1143,3 +1143,4 @@ impl Drop for Runc {
         }
     }
 }
+pub mod network;

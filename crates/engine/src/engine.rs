@@ -24,6 +24,7 @@ pub struct Inner {
     pub events: EventBus,
     pub containers: Registry,
     pub execs: ExecRegistry,
+    pub networks: crate::networks::Networks,
     pub started_at: std::time::SystemTime,
 }
 
@@ -53,6 +54,7 @@ impl Engine {
         }
         let store = Store::open(&paths.database())?;
         let images = berth_image::store::ImageStore::open(paths.image_root(), None)?;
+        let networks = crate::networks::Networks::open(&config, &store).await?;
         let engine = Engine(Arc::new(Inner {
             config,
             paths,
@@ -61,6 +63,7 @@ impl Engine {
             events: EventBus::default(),
             containers: Registry::default(),
             execs: ExecRegistry::default(),
+            networks,
             started_at: std::time::SystemTime::now(),
         }));
         engine.restore().await?;

@@ -118,6 +118,41 @@ impl Upstreams {
     }
 }
 
+/// Binds the server's UDP socket and TCP listener at `addr` inside the network namespace at
+/// `netns` (/proc/PID/ns/net): from a short-lived thread that joined the namespace, as a socket
+/// belongs to the namespace it was created in and keeps serving it from any thread afterwards.
+pub async fn bind_in_netns(
+    netns: &Path,
+    addr: SocketAddr,
+) -> Result<(std::net::UdpSocket, std::net::TcpListener), DnsError> {
+    use std::os::fd::AsFd;
+    let socket = |what, source| DnsError::Socket { what, source };
+    let file =
+        std::fs::File::open(netns).map_err(|e| socket("opening the network namespace", e))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("berth-dns-bind".into())
+        .spawn(move || {
+            let result = berth_sys::process::setns(file.as_fd(), libc::CLONE_NEWNET)
+                .map_err(|e| ("joining the network namespace", e))
+                .and_then(|()| {
+                    let udp = std::net::UdpSocket::bind(addr).map_err(|e| ("udp bind", e))?;
+                    let tcp = std::net::TcpListener::bind(addr).map_err(|e| ("tcp bind", e))?;
+                    Ok((udp, tcp))
+                });
+            let _ = tx.send(result);
+        })
+        .map_err(|e| socket("thread", e))?;
+    match rx.await {
+        Ok(Ok(pair)) => Ok(pair),
+        Ok(Err((what, e))) => Err(socket(what, e)),
+        Err(_) => Err(socket(
+            "thread",
+            std::io::Error::other("the namespace thread ended without answering"),
+        )),
+    }
+}
+
 /// Serves DNS on already-bound sockets until the returned task is aborted (which also ends
 /// every query in flight). Must be called within a tokio runtime.
 pub fn serve(

@@ -92,7 +92,9 @@ pub enum FirewallError {
 }
 
 /// Transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     /// TCP.
@@ -102,7 +104,7 @@ pub enum Proto {
 }
 
 impl Proto {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
@@ -250,6 +252,10 @@ impl Ruleset {
 }
 
 fn table() -> Value {
+    table_object()
+}
+
+fn table_object() -> Value {
     json!({ "family": TABLE_FAMILY, "name": TABLE_NAME })
 }
 
@@ -509,16 +515,79 @@ fn run_nft(doc: &Value) -> Result<(), FirewallError> {
 
 /// Makes the `inet berth` table exactly `ruleset`, atomically.
 pub fn apply(ruleset: &Ruleset) -> Result<(), FirewallError> {
-    let doc = document(ruleset)?;
-    run_nft(&doc)
+    apply_in(TABLE_NAME, ruleset)
 }
 
 /// Deletes the `inet berth` table; nothing happens when it does not exist.
 pub fn remove() -> Result<(), FirewallError> {
-    run_nft(&json!({ "nftables": [
-        { "add": { "table": table() } },
-        { "delete": { "table": table() } },
-    ] }))
+    remove_in(TABLE_NAME)
+}
+
+/// Checks a table name: nft identifiers, and never another tool's well-known table.
+pub fn validate_table(table: &str) -> Result<(), FirewallError> {
+    if table.is_empty()
+        || table.len() > 64
+        || !table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || !table.as_bytes()[0].is_ascii_alphabetic()
+    {
+        return Err(FirewallError::Invalid {
+            field: "table".into(),
+            reason: format!(
+                "{table:?} is not a table name (a letter, then [A-Za-z0-9_], at most 64)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// [`document`] for a table of another name (`inet TABLE`): a host may run several daemons,
+/// each owning its own table.
+pub fn document_in(table: &str, ruleset: &Ruleset) -> Result<Value, FirewallError> {
+    validate_table(table)?;
+    let mut doc = document(ruleset)?;
+    retarget(&mut doc, table);
+    Ok(doc)
+}
+
+/// [`apply`] for the table `inet TABLE`.
+pub fn apply_in(table: &str, ruleset: &Ruleset) -> Result<(), FirewallError> {
+    run_nft(&document_in(table, ruleset)?)
+}
+
+/// [`remove`] for the table `inet TABLE`.
+pub fn remove_in(table: &str) -> Result<(), FirewallError> {
+    validate_table(table)?;
+    let mut doc = json!({ "nftables": [
+        { "add": { "table": table_object() } },
+        { "delete": { "table": table_object() } },
+    ] });
+    retarget(&mut doc, table);
+    run_nft(&doc)
+}
+
+/// Points every command of a document at `table`.
+fn retarget(doc: &mut Value, table: &str) {
+    let Some(cmds) = doc.get_mut("nftables").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for cmd in cmds {
+        let Some(ops) = cmd.as_object_mut() else {
+            continue;
+        };
+        for op in ops.values_mut() {
+            let Some(kinds) = op.as_object_mut() else {
+                continue;
+            };
+            for (kind, obj) in kinds.iter_mut() {
+                let key = if kind == "table" { "name" } else { "table" };
+                if let Some(o) = obj.as_object_mut() {
+                    o.insert(key.into(), json!(table));
+                }
+            }
+        }
+    }
 }
 
 /// Fails with Docker's message when a host port of `mapping` is already bound by a socket of

@@ -377,15 +377,24 @@ impl Netlink {
     /// the namespace, renamed, addressed, up, with default routes; `lo` up there too. On error
     /// the pair is deleted.
     pub async fn create_veth(&self, cfg: &VethConfig) -> Result<(), LinkError> {
-        validate_name(&cfg.host_name)?;
-        validate_name(&cfg.container_name)?;
-        let bridge = self.require(&cfg.bridge).await?;
+        // Opened before anything is created, so a bad namespace leaves nothing behind.
         let ns_file = File::open(&cfg.netns).map_err(|source| LinkError::Netns {
             path: cfg.netns.clone(),
             source,
         })?;
-        // Opened before anything is created, so a bad namespace leaves nothing behind.
-        let inside = Netlink::in_netns(&cfg.netns).await?;
+        drop(ns_file);
+        let half = self.create_veth_host_side(cfg).await?;
+        self.move_veth_into_netns(cfg, half).await
+    }
+
+    /// The first half of [`Netlink::create_veth`], which needs no namespace yet: the pair
+    /// exists with the host end on the bridge and up, the other end (MAC, MTU set) waits under
+    /// a temporary name. The daemon does this while the runtime creates the container. On
+    /// error the pair is deleted.
+    pub async fn create_veth_host_side(&self, cfg: &VethConfig) -> Result<HalfVeth, LinkError> {
+        validate_name(&cfg.host_name)?;
+        validate_name(&cfg.container_name)?;
+        let bridge = self.require(&cfg.bridge).await?;
         let peer = temporary_name();
         let host = cfg.host_name.as_str();
         self.handle
@@ -397,26 +406,66 @@ impl Netlink {
                 Some(libc::EEXIST) => LinkError::Exists(host.to_string()),
                 _ => nl(host, "creating veth pair")(e),
             })?;
-        let result = self.finish_veth(cfg, bridge, &peer, ns_file, &inside).await;
+        let result = async {
+            let host_index = self.require(host).await?;
+            self.handle
+                .link()
+                .set(
+                    LinkUnspec::new_with_index(host_index)
+                        .controller(bridge)
+                        .up()
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(nl(host, "attaching to the bridge"))?;
+            let peer_index = self.require(&peer).await?;
+            Ok(HalfVeth { peer, peer_index })
+        }
+        .await;
         if result.is_err() {
-            if let Err(e) = self.delete(host).await {
-                tracing::warn!(veth = host, error = %e, "could not delete a half-made veth pair");
-            }
+            self.delete_quietly(host).await;
         }
         result
+    }
+
+    /// The second half of [`Netlink::create_veth`]: the waiting end goes into the namespace
+    /// and is configured there. On error the pair is deleted.
+    pub async fn move_veth_into_netns(
+        &self,
+        cfg: &VethConfig,
+        half: HalfVeth,
+    ) -> Result<(), LinkError> {
+        let result = async {
+            let ns_file = File::open(&cfg.netns).map_err(|source| LinkError::Netns {
+                path: cfg.netns.clone(),
+                source,
+            })?;
+            let inside = Netlink::in_netns(&cfg.netns).await?;
+            self.finish_veth(cfg, &half, ns_file, &inside).await
+        }
+        .await;
+        if result.is_err() {
+            self.delete_quietly(&cfg.host_name).await;
+        }
+        result
+    }
+
+    async fn delete_quietly(&self, host: &str) {
+        if let Err(e) = self.delete(host).await {
+            tracing::warn!(veth = host, error = %e, "could not delete a half-made veth pair");
+        }
     }
 
     async fn finish_veth(
         &self,
         cfg: &VethConfig,
-        bridge: u32,
-        peer: &str,
+        half: &HalfVeth,
         ns_file: File,
         inside: &Netlink,
     ) -> Result<(), LinkError> {
-        let host = cfg.host_name.as_str();
-        let peer_index = self.require(peer).await?;
-        let mut moved = LinkUnspec::new_with_index(peer_index).mtu(cfg.mtu);
+        let peer = half.peer.as_str();
+        let mut moved = LinkUnspec::new_with_index(half.peer_index).mtu(cfg.mtu);
         if let Some(mac) = cfg.mac {
             moved = moved.address(mac.0.to_vec());
         }
@@ -427,18 +476,6 @@ impl Netlink {
             .await
             .map_err(nl(peer, "moving into the container's namespace"))?;
         drop(ns_file);
-        let host_index = self.require(host).await?;
-        self.handle
-            .link()
-            .set(
-                LinkUnspec::new_with_index(host_index)
-                    .controller(bridge)
-                    .up()
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(nl(host, "attaching to the bridge"))?;
 
         let name = cfg.container_name.as_str();
         let index = inside.require(peer).await?;
@@ -486,6 +523,14 @@ impl Netlink {
     }
 }
 
+/// A veth pair whose container end waits in the host namespace (see
+/// [`Netlink::create_veth_host_side`]).
+#[derive(Debug)]
+pub struct HalfVeth {
+    peer: String,
+    peer_index: u32,
+}
+
 fn link_kind(link: &LinkMessage) -> Option<InfoKind> {
     link.attributes.iter().find_map(|a| match a {
         LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
@@ -526,6 +571,17 @@ fn write_sysctl(path: PathBuf, value: &str) -> Result<(), LinkError> {
         return Ok(());
     }
     std::fs::write(&path, value).map_err(|source| LinkError::Sysctl { path, source })
+}
+
+/// Sets a bridge port's hairpin mode (`ip link set DEV type bridge_slave hairpin on`): a
+/// container reaching its own published port through a host address gets the DNATed frame
+/// back out of the port it came in on.
+pub fn set_hairpin(port: &str, enabled: bool) -> Result<(), LinkError> {
+    validate_name(port)?;
+    write_sysctl(
+        PathBuf::from(format!("/sys/class/net/{port}/brport/hairpin_mode")),
+        if enabled { "1" } else { "0" },
+    )
 }
 
 /// Turns on IPv4 forwarding (net.ipv4.ip_forward), which bridge networks need for egress.

@@ -4,6 +4,7 @@ pub mod container_ops;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod system;
 
 use crate::error::{ApiError, ApiResult};
@@ -21,6 +22,7 @@ pub fn all() -> Router<Engine> {
         .merge(container_ops::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(networks::routes())
 }
 
 /// Query parameters as Docker sends them.

@@ -19,7 +19,6 @@ pub fn routes() -> Router<Engine> {
         .route("/info", get(info))
         .route("/events", get(events))
         .route("/system/df", get(df))
-        .route("/networks/prune", post(networks_prune))
         .route("/volumes/prune", post(volumes_prune))
         .route("/build/prune", post(build_prune))
 }
@@ -47,12 +46,9 @@ async fn df(State(e): State<Engine>) -> ApiResult<Response> {
     Ok(Json(e.system_df().await?).into_response())
 }
 
-// `docker system prune` asks every kind of object to prune itself. Berth has no user networks,
-// volumes or build cache yet (later issues add them), so there is truly nothing to delete; the
-// answers say so in Docker's shape instead of failing the whole command with a 404.
-async fn networks_prune() -> Response {
-    Json(serde_json::json!({"NetworksDeleted": []})).into_response()
-}
+// `docker system prune` asks every kind of object to prune itself. Berth has no volumes or
+// build cache yet (later issues add them), so there is truly nothing to delete; the answers
+// say so in Docker's shape instead of failing the whole command with a 404.
 
 async fn volumes_prune() -> Response {
     Json(serde_json::json!({"VolumesDeleted": [], "SpaceReclaimed": 0})).into_response()

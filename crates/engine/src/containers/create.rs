@@ -59,6 +59,17 @@ impl Engine {
             .unwrap_or_else(|| self.config.default_runtime.clone());
         self.config.runtime_path(&runtime)?;
         host_config.runtime = Some(runtime.clone());
+        let endpoints = body
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.clone())
+            .unwrap_or_default();
+        let hostname_set = user_config
+            .hostname
+            .as_deref()
+            .is_some_and(|h| !h.is_empty());
+        let attachments =
+            self.network_attachments_for_create(&host_config, hostname_set, &endpoints)?;
 
         let id = crate::util::new_id();
         let record = ContainerRecord {
@@ -81,6 +92,10 @@ impl Engine {
             snapshot: id.clone(),
             parent_snapshot: image.chain_id.clone(),
             log_path: self.paths.log_file(&id).display().to_string(),
+            networks: crate::networks::record::ContainerNetworks {
+                attachments,
+                ports: Vec::new(),
+            },
             ..Default::default()
         };
 
@@ -203,17 +218,7 @@ impl Engine {
                 ));
             }
         }
-        let mode = hc.network_mode.clone().unwrap_or_default();
-        if !matches!(mode.as_str(), "" | "default" | "bridge" | "none" | "host") {
-            if mode.starts_with("container:") {
-                return Err(Error::InvalidArgument(format!(
-                    "HostConfig.NetworkMode {mode:?}: container network mode is not supported yet"
-                )));
-            }
-            return Err(Error::NotFound(format!("network {mode} not found")));
-        }
-        // Until the bridge driver lands, "bridge" (the default) gives the container a private
-        // network namespace with only loopback, like "none"; the README says so.
+        // The network mode and endpoints are checked with the attachments (networks module).
         Ok(warnings)
     }
 

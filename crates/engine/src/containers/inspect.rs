@@ -83,12 +83,6 @@ fn inspect_json(engine: &Engine, rec: &ContainerRecord) -> Value {
     if host_config["ShmSize"].as_i64().unwrap_or(0) == 0 {
         host_config["ShmSize"] = json!(64 * 1024 * 1024);
     }
-    let network_mode = rec
-        .host_config
-        .network_mode
-        .clone()
-        .filter(|m| !m.is_empty() && m != "default")
-        .unwrap_or_else(|| "bridge".into());
     let mut config = serde_json::to_value(&rec.config).unwrap_or(json!({}));
     for (k, d) in [
         ("User", json!("")),
@@ -135,30 +129,7 @@ fn inspect_json(engine: &Engine, rec: &ContainerRecord) -> Value {
         },
         "Mounts": [],
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": "",
-            "HairpinMode": false,
-            "Ports": {},
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "MacAddress": "",
-            "EndpointID": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPv6Gateway": "",
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null,
-            "Networks": if network_mode == "host" || network_mode == "none" {
-                json!({ network_mode.clone(): {"NetworkID": "", "IPAddress": "", "Gateway": "", "MacAddress": ""} })
-            } else {
-                json!({})
-            },
-        },
+        "NetworkSettings": engine.network_settings_json(rec),
     })
 }
 

@@ -90,7 +90,12 @@ impl Engine {
             if !matches_filters(&r, &opts.filters) {
                 continue;
             }
+            if !self.matches_network_filters(&r, &opts.filters) {
+                continue;
+            }
             let mut v = summary(&r, now);
+            v["Ports"] = crate::networks::container_view::ps_ports(&r);
+            v["NetworkSettings"] = json!({"Networks": self.networks_json(&r)});
             if opts.size {
                 let rw = self.images.snapshots().usage(&r.snapshot).unwrap_or(0) as i64;
                 v["SizeRw"] = json!(rw);
@@ -102,6 +107,61 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+impl Engine {
+    /// Docker's `network` (name or id), `publish` and `expose` (PORT[/PROTO], or a range)
+    /// filters.
+    fn matches_network_filters(
+        &self,
+        r: &ContainerRecord,
+        f: &HashMap<String, Vec<String>>,
+    ) -> bool {
+        if let Some(nets) = f.get("network") {
+            let ok = nets.iter().any(|n| {
+                let found = self.networks.lock().find(n).map(|x| x.id.clone());
+                found.is_ok_and(|id| r.networks.find(&id).is_some())
+            });
+            if !ok {
+                return false;
+            }
+        }
+        let port_match = |spec: &str, port: u16, proto: &str| -> bool {
+            let (ports, want_proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+            let (lo, hi) = match ports.split_once('-') {
+                Some((a, b)) => (a.parse().unwrap_or(1), b.parse().unwrap_or(0)),
+                None => {
+                    let p = ports.parse().unwrap_or(0);
+                    (p, p)
+                }
+            };
+            want_proto == proto && (lo..=hi).contains(&port)
+        };
+        if let Some(specs) = f.get("publish") {
+            let ok = specs.iter().any(|s| {
+                r.networks
+                    .ports
+                    .iter()
+                    .any(|p| port_match(s, p.host_port, p.proto.as_str()))
+            });
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(specs) = f.get("expose") {
+            let exposed = r.config.exposed_ports.clone().unwrap_or_default();
+            let ok = specs.iter().any(|s| {
+                exposed.iter().any(|e| {
+                    crate::networks::ports::parse_port_key(e)
+                        .is_ok_and(|(port, proto)| port_match(s, port, proto.as_str()))
+                })
+            });
+            if !ok {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -178,12 +238,10 @@ fn summary(r: &ContainerRecord, now: std::time::SystemTime) -> Value {
         "ImageID": r.image,
         "Command": command,
         "Created": crate::util::unix_seconds(&r.created),
-        "Ports": [],
         "Labels": r.config.labels.clone().unwrap_or_default(),
         "State": r.state.status.as_str(),
         "Status": super::inspect::status_line(r, now),
         "HostConfig": {"NetworkMode": network_mode},
-        "NetworkSettings": {"Networks": {}},
         "Mounts": [],
     })
 }

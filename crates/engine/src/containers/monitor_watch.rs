@@ -57,6 +57,7 @@ impl Engine {
             r.state.oom_killed = oom;
             r.state.error = error.clone();
             r.monitor_pid = 0;
+            r.networks.clear_live();
             if let Some(h) = r.state.health.as_mut() {
                 h.status = Some(bollard_stubs::models::HealthStatusEnum::UNHEALTHY);
             }

@@ -90,4 +90,7 @@ pub struct ContainerRecord {
     pub has_been_started: bool,
     #[serde(default)]
     pub exec_ids: Vec<String>,
+    /// The networks it is attached to and, while it runs, what it got on them.
+    #[serde(default)]
+    pub networks: crate::networks::record::ContainerNetworks,
 }

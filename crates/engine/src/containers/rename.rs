@@ -34,6 +34,7 @@ impl Engine {
             r.name = new_name.to_string();
             r.clone()
         })?;
+        self.network_rename(&rec.id, &rec.name);
         let mut attrs = HashMap::new();
         attrs.insert("oldName".to_string(), format!("/{old}"));
         self.container_event_with(&rec, "rename", attrs);

@@ -35,6 +35,7 @@ impl Engine {
                 }
                 Status::Running | Status::Paused if alive => {
                     tracing::info!(id = %rec.id, "re-adopting running container");
+                    self.network_readopt(&rec).await;
                     self.watch_monitor(c.clone(), rec.monitor_pid);
                     self.health_start(&c);
                 }
@@ -58,6 +59,7 @@ impl Engine {
                     let _ = c.update(self, |r| {
                         r.monitor_pid = 0;
                         r.state.pid = 0;
+                        r.networks.clear_live();
                     });
                 }
                 _ => {
@@ -70,6 +72,8 @@ impl Engine {
             }
         }
         self.remove_create_leftovers(&ids);
+        // The published ports and bridges of what is running now, in one write.
+        self.networks.sync_firewall().await?;
         // Docker brings back `always` containers, and `unless-stopped` ones a user did not
         // stop, when the daemon starts.
         for c in self.containers.all() {

@@ -30,21 +30,37 @@ pub const FALLBACK_NAMESERVERS: &[&str] = &["8.8.8.8", "8.8.4.4"];
 pub fn write(
     dir: &Path,
     hostname: &str,
-    _domainname: &str,
+    domainname: &str,
     hc: &HostConfig,
     host_network: bool,
+    net: &super::NetworkInput,
 ) -> Result<EtcFiles> {
-    let hosts = hosts_file(
+    let mut hosts = hosts_file(
         hc.extra_hosts.as_deref().unwrap_or_default(),
         host_network.then(|| read_host("/etc/hosts")).transpose()?,
     )?;
-    let resolv = resolv_conf(
-        &host_resolv_conf()?,
-        hc.dns.as_deref().unwrap_or_default(),
-        hc.dns_search.as_deref().unwrap_or_default(),
-        hc.dns_options.as_deref().unwrap_or_default(),
-        host_network,
-    );
+    // Docker's line for the container's own address: "IP\tFQDN HOSTNAME" (or "IP\tHOSTNAME").
+    for ip in &net.addresses {
+        if domainname.is_empty() {
+            hosts.push_str(&format!("{ip}\t{hostname}\n"));
+        } else {
+            hosts.push_str(&format!("{ip}\t{hostname}.{domainname} {hostname}\n"));
+        }
+    }
+    let pick = |own: Option<&Vec<String>>, default: &Vec<String>| -> Vec<String> {
+        match own {
+            Some(v) if !v.is_empty() => v.clone(),
+            _ => default.clone(),
+        }
+    };
+    let dns = pick(hc.dns.as_ref(), &net.default_dns);
+    let search = pick(hc.dns_search.as_ref(), &net.default_dns_search);
+    let options = pick(hc.dns_options.as_ref(), &net.default_dns_opts);
+    let resolv = if net.embedded_dns {
+        embedded_resolv_conf(&host_resolv_conf()?, &search, &options)
+    } else {
+        resolv_conf(&host_resolv_conf()?, &dns, &search, &options, host_network)
+    };
     let files = EtcFiles {
         hostname: dir.join("hostname"),
         hosts: dir.join("hosts"),
@@ -235,6 +251,39 @@ pub fn resolv_conf(
     out
 }
 
+/// resolv.conf on a user network (Docker's): the embedded server, which forwards to the
+/// `--dns` servers or the host's; the host's (or `--dns-search`) search domains; `ndots:0`
+/// then the host's (or `--dns-option`) options.
+pub fn embedded_resolv_conf(host: &str, search: &[String], options: &[String]) -> String {
+    let parsed = parse_resolv(host);
+    let search: Vec<String> = if search.is_empty() {
+        parsed.search.unwrap_or_default()
+    } else if search.iter().all(|s| s == ".") {
+        Vec::new()
+    } else {
+        search.to_vec()
+    };
+    let mut opts = vec!["ndots:0".to_string()];
+    let extra = if options.is_empty() {
+        parsed.options.unwrap_or_default()
+    } else {
+        options.to_vec()
+    };
+    for o in extra {
+        if o.starts_with("ndots:") {
+            opts[0] = o;
+        } else if !opts.contains(&o) {
+            opts.push(o);
+        }
+    }
+    let mut out = format!("nameserver {}\n", berth_net::dns::CONTAINER_DNS_ADDR);
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    out.push_str(&format!("options {}\n", opts.join(" ")));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +325,19 @@ mod tests {
     }
 
     #[test]
+    fn embedded_dns_resolv_conf() {
+        let host = "nameserver 10.1.1.1\nsearch a.example\noptions ndots:2 rotate\n";
+        assert_eq!(
+            embedded_resolv_conf(host, &[], &[]),
+            "nameserver 127.0.0.11\nsearch a.example\noptions ndots:2 rotate\n"
+        );
+        assert_eq!(
+            embedded_resolv_conf("nameserver 1.1.1.1\n", &s(&["x.example"]), &[]),
+            "nameserver 127.0.0.11\nsearch x.example\noptions ndots:0\n"
+        );
+    }
+
+    #[test]
     fn resolv_overrides() {
         let host = "nameserver 10.1.1.1\nsearch a.example\noptions ndots:2\n";
         let r = resolv_conf(host, &s(&["1.1.1.1"]), &[], &[], false);
@@ -303,14 +365,18 @@ mod tests {
             dns: Some(s(&["9.9.9.9"])),
             ..Default::default()
         };
-        let f = write(dir.path(), "abc123", "", &hc, false).expect("ok");
+        let net = super::super::NetworkInput {
+            addresses: vec!["172.17.0.2".parse().expect("ip")],
+            ..Default::default()
+        };
+        let f = write(dir.path(), "abc123", "", &hc, false, &net).expect("ok");
         assert_eq!(
             std::fs::read_to_string(&f.hostname).expect("ok"),
             "abc123\n"
         );
         assert!(std::fs::read_to_string(&f.hosts)
             .expect("ok")
-            .ends_with("192.0.2.1\tapi\n"));
+            .ends_with("192.0.2.1\tapi\n172.17.0.2\tabc123\n"));
         assert!(std::fs::read_to_string(&f.resolv_conf)
             .expect("ok")
             .starts_with("nameserver 9.9.9.9\n"));

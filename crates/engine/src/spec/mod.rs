@@ -56,6 +56,26 @@ pub struct SpecInput<'a> {
     pub init_path: Option<&'a Path>,
     /// linux.cgroupsPath, chosen by the caller.
     pub cgroups_path: String,
+    /// What the network layer decided for this run.
+    pub network: NetworkInput,
+}
+
+/// The network side of a spec: the namespace and the contents of the /etc files.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkInput {
+    /// Join this network namespace (`--network container:NAME`) instead of a new one.
+    pub join: Option<std::path::PathBuf>,
+    /// That container's /etc files and hostname, shared rather than written.
+    pub shared_files: Option<etc_files::EtcFiles>,
+    pub shared_hostname: Option<String>,
+    /// The container's own addresses, written into /etc/hosts with its hostname.
+    pub addresses: Vec<std::net::IpAddr>,
+    /// On a user network: resolv.conf names the embedded DNS server (127.0.0.11).
+    pub embedded_dns: bool,
+    /// The daemon's `dns`, `dns-search` and `dns-opts`, for containers that set none.
+    pub default_dns: Vec<String>,
+    pub default_dns_search: Vec<String>,
+    pub default_dns_opts: Vec<String>,
 }
 
 /// Builds the OCI runtime spec of a container and writes its generated /etc files into
@@ -129,13 +149,17 @@ pub fn build(input: &SpecInput) -> Result<oci_spec::runtime::Spec> {
     }
 
     // Mounts and the generated /etc files.
-    let etc = etc_files::write(
-        input.etc_dir,
-        &hostname,
-        &domainname,
-        hc,
-        modes.host_network,
-    )?;
+    let etc = match &input.network.shared_files {
+        Some(shared) => shared.clone(),
+        None => etc_files::write(
+            input.etc_dir,
+            &hostname,
+            &domainname,
+            hc,
+            modes.host_network,
+            &input.network,
+        )?,
+    };
     let mounts = mounts::build(&mounts::MountInput {
         host_config: hc,
         privileged,
@@ -156,8 +180,10 @@ pub fn build(input: &SpecInput) -> Result<oci_spec::runtime::Spec> {
 
     // Linux.
     let mut namespaces = vec![json!({"type": "mount"})];
-    if !modes.host_network {
-        namespaces.push(json!({"type": "network"}));
+    match &input.network.join {
+        Some(path) => namespaces.push(json!({"type": "network", "path": path})),
+        None if !modes.host_network => namespaces.push(json!({"type": "network"})),
+        None => {}
     }
     if !modes.uts_host {
         namespaces.push(json!({"type": "uts"}));
@@ -242,13 +268,9 @@ impl Modes {
         let net = hc.network_mode.as_deref().unwrap_or_default();
         let host_network = match net {
             "host" => true,
-            // Every other network is a new network namespace; bridge and user networks are
-            // connected by the network layer, "none" keeps only lo.
-            n if n.starts_with("container:") => {
-                return Err(Error::InvalidArgument(format!(
-                    "HostConfig.NetworkMode {n:?}: joining another container's network is not supported yet"
-                )))
-            }
+            // Every other network is a new network namespace (bridge and user networks are
+            // connected by the network layer, "none" keeps only lo), or another container's
+            // (`container:NAME`, NetworkInput::join).
             _ => false,
         };
         let pid_host = match hc.pid_mode.as_deref().unwrap_or_default() {
@@ -314,6 +336,9 @@ fn host_is_cgroup_v2() -> bool {
 /// Config.Hostname, else the host's with a host network or UTS namespace, else the first 12
 /// characters of the id (Docker's rules).
 fn hostname(input: &SpecInput, modes: &Modes) -> Result<String> {
+    if let Some(h) = &input.network.shared_hostname {
+        return Ok(h.clone());
+    }
     if let Some(h) = input.config.hostname.as_deref().filter(|h| !h.is_empty()) {
         if h.len() > 253 || h.chars().any(|c| c.is_whitespace() || c == '/') {
             return Err(Error::InvalidArgument(format!(

@@ -48,6 +48,7 @@ fn spec_with(cfg: &ContainerConfig, hc: &HostConfig) -> Result<(Spec, Fixture)> 
         etc_dir: &f.etc,
         init_path: Some(&init),
         cgroups_path: "/berth/abc".into(),
+        network: Default::default(),
     })?;
     Ok((spec, f))
 }
@@ -808,6 +809,7 @@ fn empty_args_is_no_command() {
         etc_dir: &f.etc,
         init_path: None,
         cgroups_path: String::new(),
+        network: Default::default(),
     })
     .expect_err("must fail");
     assert_eq!(e.to_string(), "No command specified");

@@ -3,7 +3,7 @@
 //! bump, so a crash mid-way resumes at the step that did not commit. A database written by a
 //! newer Berth is refused rather than misread.
 
-use super::{CONTAINERS, META};
+use super::{CONTAINERS, META, NETWORKS};
 use crate::error::{Error, Result};
 use redb::{Database, ReadableTable, WriteTransaction};
 
@@ -17,6 +17,7 @@ const STEPS: &[(&str, Step)] = &[
         "container records: move HostConfig.LogConfig defaults into the record",
         log_config_defaults,
     ),
+    ("create the networks table", create_networks_table),
 ];
 
 /// The version a database is at after all steps.
@@ -62,6 +63,11 @@ fn run_steps(db: &Database, steps: &[(&str, Step)]) -> Result<()> {
 fn create_tables(tx: &WriteTransaction) -> Result<()> {
     tx.open_table(META)?;
     tx.open_table(CONTAINERS)?;
+    Ok(())
+}
+
+fn create_networks_table(tx: &WriteTransaction) -> Result<()> {
+    tx.open_table(NETWORKS)?;
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! Persistent state in one embedded database (redb): every change is one ACID transaction,
 //! so a SIGKILL at any point leaves either the old or the new record, never half of one.
 //!
-//! Records are JSON values under string keys, one table per kind (containers now; volumes and
-//! networks join through migrations). JSON keeps records readable with `berth inspect` shapes
+//! Records are JSON values under string keys, one table per kind (containers, networks; new kinds join
+//! through migrations). JSON keeps records readable with `berth inspect` shapes
 //! and lets a migration rewrite them without a second set of types.
 
 mod migrations;
@@ -15,6 +15,7 @@ use std::path::Path;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+pub(crate) const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 
 /// A table of JSON records.
 #[derive(Clone, Copy)]
@@ -28,6 +29,8 @@ impl std::fmt::Debug for Table {
 
 /// The container records.
 pub const CONTAINER_TABLE: Table = Table(CONTAINERS);
+/// The network records.
+pub const NETWORK_TABLE: Table = Table(NETWORKS);
 
 /// The daemon's database.
 pub struct Store {

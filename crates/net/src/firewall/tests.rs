@@ -182,3 +182,21 @@ fn every_bridge_ingress_drop_comes_before_any_egress_accept() {
         .expect("an egress accept");
     assert!(last_drop < first_egress, "{forward:#?}");
 }
+
+#[test]
+fn another_table_name_is_used_everywhere() {
+    let doc = document_in("berth_t7", &sample()).expect("sample is valid");
+    let text = doc.to_string();
+    assert!(!text.contains("\"berth\""), "{text}");
+    for cmd in doc["nftables"].as_array().expect("list") {
+        for (_, kinds) in cmd.as_object().expect("op") {
+            for (kind, v) in kinds.as_object().expect("kind") {
+                let key = if kind == "table" { "name" } else { "table" };
+                assert_eq!(v[key], "berth_t7", "{cmd}");
+            }
+        }
+    }
+    for bad in ["", "1abc", "a-b", "a b"] {
+        assert!(document_in(bad, &sample()).is_err(), "{bad:?}");
+    }
+}

@@ -221,6 +221,44 @@ impl NetEngine {
             .unwrap_or_default()
     }
 
+    /// This daemon's interfaces, sorted: those holding an address of its range (10.R.0.0/16:
+    /// its bridges) and the veths attached to them. Other daemons' (and other engineers')
+    /// interfaces on the same host come and go and are not counted.
+    pub fn own_links(&self) -> Vec<String> {
+        let (net, mask) = (
+            u32::from(
+                format!("{}.0.0", self.prefix16())
+                    .parse::<std::net::Ipv4Addr>()
+                    .expect("10.R.0.0 is an address"),
+            ),
+            u32::MAX << 16,
+        );
+        let o = run(self.on_host("ip").args(["-j", "-4", "addr", "show"]));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        let bridges: Vec<String> = v
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|l| {
+                        l["addr_info"].as_array().is_some_and(|ai| {
+                            ai.iter().any(|i| {
+                                i["local"]
+                                    .as_str()
+                                    .and_then(|s| s.parse::<std::net::Ipv4Addr>().ok())
+                                    .is_some_and(|ip| u32::from(ip) & mask == net)
+                            })
+                        })
+                    })
+                    .filter_map(|l| l["ifname"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out: Vec<String> = bridges.iter().flat_map(|b| self.veths_on(b)).collect();
+        out.extend(bridges);
+        out.sort();
+        out
+    }
+
     /// Names of the veths whose master is `bridge`.
     pub fn veths_on(&self, bridge: &str) -> Vec<String> {
         self.links()

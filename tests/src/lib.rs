@@ -1156,3 +1156,4 @@ impl Drop for Runc {
         }
     }
 }
+pub mod network;

@@ -109,9 +109,11 @@ impl Engine {
                 if hc.extra_hosts.as_ref().is_some_and(|d| !d.is_empty()) {
                     return conflict("custom host-to-IP mapping");
                 }
+                // 400, not 404: the docker CLI reads a 404 from create as a missing image
+                // and would try to pull it.
                 self.containers
                     .find(&other)
-                    .map_err(|_| Error::NotFound(format!("No such container: {other}")))?;
+                    .map_err(|_| Error::InvalidArgument(format!("No such container: {other}")))?;
                 Ok(Vec::new())
             }
             mode => {
@@ -146,7 +148,11 @@ impl Engine {
                         })
                         .cloned()
                         .unwrap_or_default();
-                    out.push(self.attachment(&name, &ep)?);
+                    // 400, not 404, for the same reason.
+                    out.push(self.attachment(&name, &ep).map_err(|e| match e {
+                        Error::NotFound(m) => Error::InvalidArgument(m),
+                        e => e,
+                    })?);
                 }
                 Ok(out)
             }

@@ -845,6 +845,17 @@ pub fn remove_test_network(net: &TestNet) {
         }
     }
     for b in bridges {
+        // Veth pairs still on the bridge (a killed daemon can leave one whose other end never
+        // reached a container) go first: deleting the bridge would only detach them.
+        if let Ok(ports) = std::fs::read_dir(format!("/sys/class/net/{b}/brif")) {
+            for p in ports.flatten() {
+                let _ = Command::new("ip")
+                    .args(["link", "delete"])
+                    .arg(p.file_name())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
         let _ = Command::new("ip")
             .args(["link", "delete", &b])
             .stderr(std::process::Stdio::null())

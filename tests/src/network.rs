@@ -391,9 +391,11 @@ impl NetEngine {
 
     /// `wget -qO- URL` (5 s timeout: `timeout 5 wget`, as Debian's busybox-static wget
     /// crashes with -T) from a fresh container with `docker run` flags `flags`;
-    /// Ok(body) or Err(what wget and the CLI said).
+    /// Ok(body) or Err(what wget and the CLI said). With `--init`: busybox's timeout execs
+    /// wget in its own process and signals it, and pid 1 of a container ignores SIGTERM, so a
+    /// wget that waits on a dropped SYN would outlive its 5 s by minutes.
     pub fn fetch(&self, flags: &[&str], url: &str) -> Result<String, String> {
-        let mut args = vec!["run", "--rm"];
+        let mut args = vec!["run", "--rm", "--init"];
         args.extend_from_slice(flags);
         args.extend_from_slice(&[IMAGE, "timeout", "5", "wget", "-qO-", url]);
         let o = self.output(&args);

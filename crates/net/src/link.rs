@@ -16,13 +16,16 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use crate::ipam::MacAddr;
 
@@ -373,133 +376,81 @@ impl Netlink {
         self.delete(host_name).await
     }
 
-    /// Creates a veth pair: the host end attached to the bridge and up, the other end moved into
-    /// the namespace, renamed, addressed, up, with default routes; `lo` up there too. On error
-    /// the pair is deleted.
+    /// Creates a veth pair in one request: the host end attached to the bridge and up, the
+    /// other end made directly inside the namespace under its final name, MAC and MTU (as
+    /// `ip link add H master BR up type veth peer name eth0 address M netns N` does). Then,
+    /// inside: the addresses, up, default routes, and `lo` up.
+    ///
+    /// Made in place rather than moved: moving a device between namespaces waits for an RCU
+    /// grace period (milliseconds on every container start), and a pair that exists at all
+    /// already has its end in the container, so a crash can never leave it in the host
+    /// namespace; it goes with the container's namespace. On error the pair is deleted.
     pub async fn create_veth(&self, cfg: &VethConfig) -> Result<(), LinkError> {
+        validate_name(&cfg.host_name)?;
+        validate_name(&cfg.container_name)?;
         // Opened before anything is created, so a bad namespace leaves nothing behind.
         let ns_file = File::open(&cfg.netns).map_err(|source| LinkError::Netns {
             path: cfg.netns.clone(),
             source,
         })?;
-        drop(ns_file);
-        let half = self.create_veth_host_side(cfg).await?;
-        self.move_veth_into_netns(cfg, half).await
-    }
-
-    /// The first half of [`Netlink::create_veth`], which needs no namespace yet: the pair
-    /// exists with the host end on the bridge and up, the other end (MAC, MTU set) waits under
-    /// a temporary name. The daemon does this while the runtime creates the container. On
-    /// error the pair is deleted.
-    pub async fn create_veth_host_side(&self, cfg: &VethConfig) -> Result<HalfVeth, LinkError> {
-        validate_name(&cfg.host_name)?;
-        validate_name(&cfg.container_name)?;
+        let inside = Netlink::in_netns(&cfg.netns).await?;
         let bridge = self.require(&cfg.bridge).await?;
-        let peer = temporary_name();
         let host = cfg.host_name.as_str();
-        self.handle
-            .link()
-            .add(LinkVeth::new(host, &peer).mtu(cfg.mtu).build())
-            .execute()
-            .await
-            .map_err(|e| match errno(&e) {
-                Some(libc::EEXIST) => LinkError::Exists(host.to_string()),
-                _ => nl(host, "creating veth pair")(e),
-            })?;
-        let result = async {
-            let host_index = self.require(host).await?;
-            self.handle
-                .link()
-                .set(
-                    LinkUnspec::new_with_index(host_index)
-                        .controller(bridge)
-                        .up()
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(nl(host, "attaching to the bridge"))?;
-            let peer_index = self.require(&peer).await?;
-            Ok(HalfVeth { peer, peer_index })
-        }
-        .await;
-        if result.is_err() {
-            self.delete_quietly(host).await;
-        }
-        result
-    }
-
-    /// The second half of [`Netlink::create_veth`]: the waiting end goes into the namespace
-    /// and is configured there. On error the pair is deleted.
-    pub async fn move_veth_into_netns(
-        &self,
-        cfg: &VethConfig,
-        half: HalfVeth,
-    ) -> Result<(), LinkError> {
-        let result = async {
-            let ns_file = File::open(&cfg.netns).map_err(|source| LinkError::Netns {
-                path: cfg.netns.clone(),
-                source,
-            })?;
-            let inside = Netlink::in_netns(&cfg.netns).await?;
-            self.finish_veth(cfg, &half, ns_file, &inside).await
-        }
-        .await;
-        if result.is_err() {
-            self.delete_quietly(&cfg.host_name).await;
-        }
-        result
-    }
-
-    async fn delete_quietly(&self, host: &str) {
-        if let Err(e) = self.delete(host).await {
-            tracing::warn!(veth = host, error = %e, "could not delete a half-made veth pair");
-        }
-    }
-
-    async fn finish_veth(
-        &self,
-        cfg: &VethConfig,
-        half: &HalfVeth,
-        ns_file: File,
-        inside: &Netlink,
-    ) -> Result<(), LinkError> {
-        let peer = half.peer.as_str();
-        let mut moved = LinkUnspec::new_with_index(half.peer_index).mtu(cfg.mtu);
+        let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(cfg.container_name.clone())
+            .mtu(cfg.mtu)
+            .setns_by_fd(ns_file.as_raw_fd());
         if let Some(mac) = cfg.mac {
-            moved = moved.address(mac.0.to_vec());
+            peer = peer.address(mac.0.to_vec());
+        }
+        let pair = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(host.to_string())
+            .mtu(cfg.mtu)
+            .controller(bridge)
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .build();
+        if let Err(e) = self.handle.link().add(pair).execute().await {
+            return Err(match errno(&e) {
+                // The kernel does not say which end's name is taken.
+                Some(libc::EEXIST) => match self.index(host).await {
+                    Ok(Some(_)) => LinkError::Exists(host.to_string()),
+                    _ => LinkError::Exists(cfg.container_name.clone()),
+                },
+                _ => nl(host, "creating veth pair")(e),
+            });
+        }
+        drop(ns_file);
+        let result = inside.configure_inside(cfg).await;
+        if result.is_err() {
+            if let Err(e) = self.delete(host).await {
+                tracing::warn!(veth = host, error = %e, "could not delete a half-made veth pair");
+            }
+        }
+        result
+    }
+
+    /// The container end, already in this connection's namespace: addresses, up, default
+    /// routes, and `lo` up.
+    async fn configure_inside(&self, cfg: &VethConfig) -> Result<(), LinkError> {
+        let name = cfg.container_name.as_str();
+        let index = self.require(name).await?;
+        for addr in &cfg.addresses {
+            self.add_address(name, index, addr).await?;
         }
         self.handle
-            .link()
-            .set(moved.setns_by_fd(ns_file.as_raw_fd()).build())
-            .execute()
-            .await
-            .map_err(nl(peer, "moving into the container's namespace"))?;
-        drop(ns_file);
-
-        let name = cfg.container_name.as_str();
-        let index = inside.require(peer).await?;
-        inside
-            .handle
-            .link()
-            .set(LinkUnspec::new_with_index(index).name(name).build())
-            .execute()
-            .await
-            .map_err(|e| match errno(&e) {
-                Some(libc::EEXIST) => LinkError::Exists(name.to_string()),
-                _ => nl(name, "renaming in the container's namespace")(e),
-            })?;
-        for addr in &cfg.addresses {
-            inside.add_address(name, index, addr).await?;
-        }
-        inside
-            .handle
             .link()
             .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
             .await
             .map_err(nl(name, "bringing up"))?;
-        inside.set_up("lo").await?;
+        // lo is the first device of every network namespace.
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(LOOPBACK_INDEX).up().build())
+            .execute()
+            .await
+            .map_err(nl("lo", "bringing up"))?;
         for gateway in &cfg.gateways {
             let route = match gateway {
                 IpAddr::V4(g) => RouteMessageBuilder::<Ipv4Addr>::new()
@@ -511,8 +462,7 @@ impl Netlink {
                     .output_interface(index)
                     .build(),
             };
-            inside
-                .handle
+            self.handle
                 .route()
                 .add(route)
                 .execute()
@@ -523,13 +473,8 @@ impl Netlink {
     }
 }
 
-/// A veth pair whose container end waits in the host namespace (see
-/// [`Netlink::create_veth_host_side`]).
-#[derive(Debug)]
-pub struct HalfVeth {
-    peer: String,
-    peer_index: u32,
-}
+/// The interface index of `lo` in every network namespace.
+const LOOPBACK_INDEX: u32 = 1;
 
 fn link_kind(link: &LinkMessage) -> Option<InfoKind> {
     link.attributes.iter().find_map(|a| match a {
@@ -546,20 +491,6 @@ fn is_link_local(net: &IpNet) -> bool {
         IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
         IpAddr::V4(a) => a.is_link_local(),
     }
-}
-
-/// A host-unique name for the container end until it is renamed inside the namespace.
-fn temporary_name() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mix = std::process::id()
-        .wrapping_mul(2_654_435_761)
-        .wrapping_add(n.wrapping_mul(40_503))
-        ^ nanos;
-    format!("bpeer{mix:08x}")
 }
 
 fn write_sysctl(path: PathBuf, value: &str) -> Result<(), LinkError> {
@@ -612,13 +543,5 @@ mod tests {
             let e = validate_name(bad).expect_err(bad);
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
         }
-    }
-
-    #[test]
-    fn temporary_names_fit_and_differ() {
-        let a = temporary_name();
-        let b = temporary_name();
-        assert_ne!(a, b);
-        assert!(validate_name(&a).is_ok(), "{a}");
     }
 }

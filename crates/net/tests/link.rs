@@ -240,7 +240,7 @@ async fn two_containers_reach_each_other_through_a_bridge_and_nothing_is_left() 
         matches!(&e, LinkError::Exists(n) if n == &names.veths[0]),
         "{e}"
     );
-    // 2. eth0 already exists in the namespace: the new pair is made, then removed again.
+    // 2. eth0 already exists in the namespace: refused in the same request, nothing made.
     let e = nl
         .create_veth(&veth(&names.veths[2], &names.bridge, ns_a, ip(9), gw))
         .await

@@ -95,103 +95,93 @@ impl Engine {
             None
         };
         let plan = self.network_prepare(rec).await?;
-        // The host ends of the veth pairs are made while the runtime creates the container.
-        let host_side = self.network_host_side(&plan);
-        let created: Result<_> = async {
-            let shared_files = plan.shared_from.as_ref().map(|other| {
-                let dir = self.paths.bundle(other);
-                crate::spec::etc_files::EtcFiles {
-                    hostname: dir.join("hostname"),
-                    hosts: dir.join("hosts"),
-                    resolv_conf: dir.join("resolv.conf"),
-                }
-            });
-            let settings = &self.networks.settings;
-            let network = crate::spec::NetworkInput {
-                join: plan.join.clone(),
-                shared_files,
-                shared_hostname: plan.shared_hostname.clone(),
-                addresses: plan.addresses(),
-                embedded_dns: plan.embedded_dns,
-                default_dns: settings.dns.iter().map(|d| d.to_string()).collect(),
-                default_dns_search: settings.dns_search.clone(),
-                default_dns_opts: settings.dns_opts.clone(),
-            };
-            let args: Vec<String> = std::iter::once(rec.path.clone())
-                .chain(rec.args.iter().cloned())
-                .collect();
-            // Volumes and binds become bind mounts of their host sources.
-            let host_config = self.volumes_prepare(rec)?;
-            let input = crate::spec::SpecInput {
-                id,
-                config: &rec.config,
-                host_config: &host_config,
-                args: &args,
-                rootfs: &rootfs,
-                etc_dir: &bundle,
-                init_path: init_path.as_deref(),
-                cgroups_path: super::runtime::cgroups_path(id),
-                network,
-            };
-            let mut spec = crate::spec::build(&input)?;
-            let readonly = spec
-                .root()
-                .as_ref()
-                .and_then(|r| r.readonly())
-                .unwrap_or(false);
-            spec.set_root(Some(
-                oci_spec::runtime::RootBuilder::default()
-                    .path(&rootfs)
-                    .readonly(readonly)
-                    .build()
-                    .map_err(|e| Error::internal("spec root", e))?,
-            ));
-            let json = serde_json::to_vec_pretty(&spec)
-                .map_err(|e| Error::internal("encoding config.json", e))?;
-            crate::util::write_atomic(&bundle.join("config.json"), &json)
-                .map_err(|e| Error::internal("writing config.json", e))?;
+        let shared_files = plan.shared_from.as_ref().map(|other| {
+            let dir = self.paths.bundle(other);
+            crate::spec::etc_files::EtcFiles {
+                hostname: dir.join("hostname"),
+                hosts: dir.join("hosts"),
+                resolv_conf: dir.join("resolv.conf"),
+            }
+        });
+        let settings = &self.networks.settings;
+        let network = crate::spec::NetworkInput {
+            join: plan.join.clone(),
+            shared_files,
+            shared_hostname: plan.shared_hostname.clone(),
+            addresses: plan.addresses(),
+            embedded_dns: plan.embedded_dns,
+            default_dns: settings.dns.iter().map(|d| d.to_string()).collect(),
+            default_dns_search: settings.dns_search.clone(),
+            default_dns_opts: settings.dns_opts.clone(),
+        };
+        let args: Vec<String> = std::iter::once(rec.path.clone())
+            .chain(rec.args.iter().cloned())
+            .collect();
+        // Volumes and binds become bind mounts of their host sources.
+        let host_config = self.volumes_prepare(rec)?;
+        let input = crate::spec::SpecInput {
+            id,
+            config: &rec.config,
+            host_config: &host_config,
+            args: &args,
+            rootfs: &rootfs,
+            etc_dir: &bundle,
+            init_path: init_path.as_deref(),
+            cgroups_path: super::runtime::cgroups_path(id),
+            network,
+        };
+        let mut spec = crate::spec::build(&input)?;
+        let readonly = spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false);
+        spec.set_root(Some(
+            oci_spec::runtime::RootBuilder::default()
+                .path(&rootfs)
+                .readonly(readonly)
+                .build()
+                .map_err(|e| Error::internal("spec root", e))?,
+        ));
+        let json = serde_json::to_vec_pretty(&spec)
+            .map_err(|e| Error::internal("encoding config.json", e))?;
+        crate::util::write_atomic(&bundle.join("config.json"), &json)
+            .map_err(|e| Error::internal("writing config.json", e))?;
 
-            let files = MonitorFiles::new(self.paths.run_dir(id));
-            let lc = rec.host_config.log_config.clone().unwrap_or_default();
-            let log_opts = LogOptions::parse(
-                lc.typ.as_deref().unwrap_or("json-file"),
-                &lc.config.clone().unwrap_or_default().into_iter().collect(),
-            )
-            .map_err(Error::InvalidArgument)?;
-            let log_path = std::path::PathBuf::from(&rec.log_path);
-            let tty = rec.config.tty.unwrap_or(false);
-            let stdin = rec.config.open_stdin.unwrap_or(false);
-            // A leftover runtime state from a crash would make `create` fail with "exists".
-            self.runtime_delete(&rec.runtime, id).await;
-            let child = self
-                .spawn_monitor(&MonitorSpec {
-                    container_id: id,
-                    runtime: &rec.runtime,
-                    files: &files,
-                    bundle: Some(&bundle),
-                    exec_process: None,
-                    log: (log_opts.driver != "none").then_some((&log_path, &log_opts)),
-                    tty,
-                    stdin,
-                    stdin_once: rec.config.stdin_once.unwrap_or(false),
-                    attach_wait: false,
-                })
-                .await?;
-            let spawned = child
-                .finish()
-                .await
-                .map_err(|e| Error::Internal(format!("OCI runtime create failed: {e}")))?;
-            Ok((files, spawned, tty))
-        }
-        .await;
-        // Always awaited, so that nothing is created after cleanup_run gave it all back.
-        let halves = host_side.await;
-        let (files, spawned, tty) = created?;
+        let files = MonitorFiles::new(self.paths.run_dir(id));
+        let lc = rec.host_config.log_config.clone().unwrap_or_default();
+        let log_opts = LogOptions::parse(
+            lc.typ.as_deref().unwrap_or("json-file"),
+            &lc.config.clone().unwrap_or_default().into_iter().collect(),
+        )
+        .map_err(Error::InvalidArgument)?;
+        let log_path = std::path::PathBuf::from(&rec.log_path);
+        let tty = rec.config.tty.unwrap_or(false);
+        let stdin = rec.config.open_stdin.unwrap_or(false);
+        // A leftover runtime state from a crash would make `create` fail with "exists".
+        self.runtime_delete(&rec.runtime, id).await;
+        let child = self
+            .spawn_monitor(&MonitorSpec {
+                container_id: id,
+                runtime: &rec.runtime,
+                files: &files,
+                bundle: Some(&bundle),
+                exec_process: None,
+                log: (log_opts.driver != "none").then_some((&log_path, &log_opts)),
+                tty,
+                stdin,
+                stdin_once: rec.config.stdin_once.unwrap_or(false),
+                attach_wait: false,
+            })
+            .await?;
+        let spawned = child
+            .finish()
+            .await
+            .map_err(|e| Error::Internal(format!("OCI runtime create failed: {e}")))?;
         // No commit here: until the Running record below is committed, a crash is undone by
         // the next daemon from the monitor's own pid file in the run directory (restore.rs),
         // which saves one fsync'd transaction per start.
-        self.network_plumb(rec, &plan, spawned.pid as u32, halves?)
-            .await?;
+        self.network_plumb(rec, &plan, spawned.pid as u32).await?;
 
         // Hand the socket to clients that attached before the start and wait until they are
         // connected.

@@ -3,10 +3,9 @@
 
 use super::endpoint::Mode;
 use super::record::LiveAttachment;
-use super::{ipam_err, LiveContainer, LiveEndpoint};
+use super::LiveContainer;
 use crate::error::{Error, Result};
 use crate::Engine;
-use berth_net::ipam::{Family, MacAddr, Request};
 use bollard_stubs::models::EndpointSettings;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -125,45 +124,13 @@ impl Engine {
             .ok_or_else(|| Error::NotFound(format!("network {} not found", a.network_name)))?;
         let live = {
             let mut st = self.networks.lock();
-            let request = match a.ipv4_request {
-                Some(ip) => Request::Exact(IpAddr::V4(ip)),
-                None => Request::Any(Family::V4),
-            };
-            let IpNet::V4(address) = st.ipam.allocate(&r.id, request).map_err(ipam_err)? else {
-                return Err(Error::Internal(
-                    "an IPv4 request got an IPv6 address".into(),
-                ));
-            };
-            let (_, gateway) = r
-                .v4()
-                .ok_or_else(|| Error::Internal(format!("network {} has no IPv4 subnet", r.name)))?;
-            let endpoint_id = crate::util::new_id();
-            let mac = match &a.mac_request {
-                Some(m) => super::endpoint::parse_mac(m)?,
-                None => MacAddr::from_ipv4(address.addr()),
-            };
-            let live = LiveAttachment {
-                veth: format!("veth{}", &endpoint_id[..7]),
-                endpoint_id,
-                address,
-                gateway,
-                mac: mac.to_string(),
-                ifname: format!("eth{index}"),
-            };
-            let l = st
-                .live
+            st.live
                 .entry(rec.id.clone())
                 .or_insert_with(|| LiveContainer {
                     name: rec.name.clone(),
                     ..Default::default()
                 });
-            l.endpoints.push(LiveEndpoint {
-                network_id: r.id.clone(),
-                ip: address.addr(),
-                aliases: a.aliases.clone(),
-                veth: live.veth.clone(),
-            });
-            live
+            super::endpoint::allocate_live(&mut st, &rec.id, &r, a, format!("eth{index}"))?
         };
         let netns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
         let no_route_yet = !rec.networks.attachments.iter().any(|x| x.live.is_some());

@@ -9,7 +9,7 @@ use crate::containers::ContainerRecord;
 use crate::error::{Error, Result};
 use crate::Engine;
 use berth_net::ipam::{Family, MacAddr, Request};
-use berth_net::link::{HalfVeth, VethConfig};
+use berth_net::link::VethConfig;
 use bollard_stubs::models::{EndpointSettings, HostConfig};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -268,41 +268,7 @@ impl Engine {
             if !r.is_bridge() {
                 continue;
             }
-            let request = match a.ipv4_request {
-                Some(ip) => Request::Exact(IpAddr::V4(ip)),
-                None => Request::Any(Family::V4),
-            };
-            let got = st.ipam.allocate(&r.id, request).map_err(ipam_err)?;
-            let IpNet::V4(address) = got else {
-                return Err(Error::Internal(format!(
-                    "network {}: an IPv4 request got {got}",
-                    r.name
-                )));
-            };
-            let (_, gateway) = r
-                .v4()
-                .ok_or_else(|| Error::Internal(format!("network {} has no IPv4 subnet", r.name)))?;
-            let endpoint_id = crate::util::new_id();
-            let mac = match &a.mac_request {
-                Some(m) => parse_mac(m)?,
-                None => MacAddr::from_ipv4(address.addr()),
-            };
-            let live = LiveAttachment {
-                veth: format!("veth{}", &endpoint_id[..7]),
-                endpoint_id,
-                address,
-                gateway,
-                mac: mac.to_string(),
-                ifname: ifname(i),
-            };
-            if let Some(l) = st.live.get_mut(&rec.id) {
-                l.endpoints.push(LiveEndpoint {
-                    network_id: r.id.clone(),
-                    ip: address.addr(),
-                    aliases: a.aliases.clone(),
-                    veth: live.veth.clone(),
-                });
-            }
+            let live = allocate_live(&mut st, &rec.id, &r, a, ifname(i))?;
             if !r.is_default_bridge() {
                 plan.embedded_dns = true;
             }
@@ -321,27 +287,6 @@ impl Engine {
             plan.ports = ports;
         }
         Ok(plan)
-    }
-
-    /// The host ends of the run's veth pairs, made in a task of their own while the runtime
-    /// creates the container (they need no namespace). The caller must await the result.
-    pub(crate) fn network_host_side(
-        &self,
-        plan: &NetPlan,
-    ) -> impl std::future::Future<Output = Result<Vec<(usize, HalfVeth)>>> {
-        let engine = self.clone();
-        let configs = self.veth_configs(plan, std::path::Path::new(""));
-        let task = tokio::spawn(async move {
-            let mut halves = Vec::new();
-            for (i, cfg) in configs {
-                match engine.networks.netlink.create_veth_host_side(&cfg).await {
-                    Ok(h) => halves.push((i, h)),
-                    Err(e) => return Err(Error::Internal(format!("{}: {e}", cfg.bridge))),
-                }
-            }
-            Ok(halves)
-        });
-        async move { task.await.map_err(|e| Error::internal("network task", e))? }
     }
 
     /// One veth configuration per bridge attachment of the plan (by attachment index).
@@ -377,25 +322,21 @@ impl Engine {
         out
     }
 
-    /// Between `RUNTIME create` and `RUNTIME start`: the waiting veth ends into the namespace
-    /// of the container's init `pid`, the DNS server, the published ports' rules.
+    /// Between `RUNTIME create` and `RUNTIME start`: one veth pair per bridge network, made
+    /// with its end inside the namespace of the container's init `pid`; the DNS server; the
+    /// published ports' rules.
     pub(crate) async fn network_plumb(
         &self,
         rec: &ContainerRecord,
         plan: &NetPlan,
         pid: u32,
-        halves: Vec<(usize, HalfVeth)>,
     ) -> Result<()> {
         let timer = std::time::Instant::now();
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let configs = self.veth_configs(plan, &netns);
-        for (i, half) in halves {
-            let Some((_, cfg)) = configs.iter().find(|(j, _)| *j == i) else {
-                continue;
-            };
+        for (_, cfg) in self.veth_configs(plan, &netns) {
             self.networks
                 .netlink
-                .move_veth_into_netns(cfg, half)
+                .create_veth(&cfg)
                 .await
                 .map_err(|e| Error::Internal(format!("{}: {e}", cfg.bridge)))?;
             // Hairpin (see berth-net's firewall module); a failure only costs that path.
@@ -565,6 +506,60 @@ fn engine_id_hint(endpoints: &[LiveEndpoint]) -> String {
         .first()
         .map(|e| e.veth.clone())
         .unwrap_or_default()
+}
+
+/// An address on network `r` for attachment `a` (its `--ip`, or the next free one), with its
+/// MAC, endpoint id and veth name, registered as a live endpoint of `container` (whose entry
+/// must exist, so that `network_release` gives the address back whatever happens next).
+pub(crate) fn allocate_live(
+    st: &mut super::State,
+    container: &str,
+    r: &super::record::NetworkRecord,
+    a: &Attachment,
+    ifname: String,
+) -> Result<LiveAttachment> {
+    let (_, gateway) = r
+        .v4()
+        .ok_or_else(|| Error::Internal(format!("network {} has no IPv4 subnet", r.name)))?;
+    let mac_request = a.mac_request.as_deref().map(parse_mac).transpose()?;
+    let request = match a.ipv4_request {
+        Some(ip) => Request::Exact(IpAddr::V4(ip)),
+        None => Request::Any(Family::V4),
+    };
+    let got = st.ipam.allocate(&r.id, request).map_err(ipam_err)?;
+    let IpNet::V4(address) = got else {
+        let _ = st.ipam.release(&r.id, got.addr());
+        return Err(Error::Internal(format!(
+            "network {}: an IPv4 request got {got}",
+            r.name
+        )));
+    };
+    let endpoint_id = crate::util::new_id();
+    let live = LiveAttachment {
+        veth: format!("veth{}", &endpoint_id[..7]),
+        endpoint_id,
+        address,
+        gateway,
+        mac: mac_request
+            .unwrap_or_else(|| MacAddr::from_ipv4(address.addr()))
+            .to_string(),
+        ifname,
+    };
+    match st.live.get_mut(container) {
+        Some(l) => l.endpoints.push(LiveEndpoint {
+            network_id: r.id.clone(),
+            ip: address.addr(),
+            aliases: a.aliases.clone(),
+            veth: live.veth.clone(),
+        }),
+        None => {
+            let _ = st.ipam.release(&r.id, IpAddr::V4(address.addr()));
+            return Err(Error::Internal(format!(
+                "container {container} holds no network state"
+            )));
+        }
+    }
+    Ok(live)
 }
 
 /// "02:42:ac:11:00:02" -> bytes, naming the value when it is not a MAC address.

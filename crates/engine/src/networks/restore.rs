@@ -79,40 +79,8 @@ impl Networks {
         }
         for r in &bridges {
             networks.bring_up_bridge(r).await?;
-            networks.delete_half_made_veths(&r.bridge).await;
         }
         Ok(networks)
-    }
-
-    /// A daemon killed between making a veth pair's host end and moving the other end into the
-    /// container leaves the pair in the host namespace, the other end still under its
-    /// temporary name (berth-net's `bpeer...`). On our own bridges no start is in flight when
-    /// the daemon opens, so such ports are leftovers.
-    async fn delete_half_made_veths(&self, bridge: &str) {
-        let Ok(ports) = std::fs::read_dir(format!("/sys/class/net/{bridge}/brif")) else {
-            return;
-        };
-        let read = |p: String| std::fs::read_to_string(p).map(|s| s.trim().to_string());
-        for port in ports.flatten() {
-            let name = port.file_name().to_string_lossy().to_string();
-            let Ok(peer_index) = read(format!("/sys/class/net/{name}/iflink")) else {
-                continue;
-            };
-            let waiting = std::fs::read_dir("/sys/class/net")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|l| {
-                    let n = l.file_name().to_string_lossy().to_string();
-                    n.starts_with("bpeer")
-                        && read(format!("/sys/class/net/{n}/ifindex")).ok().as_ref()
-                            == Some(&peer_index)
-                });
-            if waiting {
-                tracing::info!(veth = %name, "deleting a veth pair a crash left half-made");
-                let _ = self.netlink.delete_veth(&name).await;
-            }
-        }
     }
 
     /// Creates the network's bridge (or accepts the one there) with its gateway address, and

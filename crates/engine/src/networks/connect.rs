@@ -177,25 +177,21 @@ impl Engine {
         if let Err(e) = self.networks.netlink.delete_veth(&live.veth).await {
             tracing::warn!(veth = %live.veth, "disconnect: {e}");
         }
-        let mut st = self.networks.lock();
+        let mut guard = self.networks.lock();
+        let st = &mut *guard;
         let _ = st.ipam.release(network_id, IpAddr::V4(live.address.addr()));
-        let user_left = {
-            let records = st.records.clone();
-            match st.live.get_mut(id) {
-                Some(l) => {
-                    l.endpoints.retain(|e| e.network_id != network_id);
-                    l.endpoints.iter().any(|e| {
-                        records
-                            .get(&e.network_id)
-                            .is_some_and(|r| !r.is_default_bridge())
-                    })
+        if let Some(l) = st.live.get_mut(id) {
+            l.endpoints.retain(|e| e.network_id != network_id);
+            let user_left = l.endpoints.iter().any(|e| {
+                st.records
+                    .get(&e.network_id)
+                    .is_some_and(|r| !r.is_default_bridge())
+            });
+            // The embedded DNS serves user networks only.
+            if !user_left {
+                if let Some(dns) = l.dns.take() {
+                    dns.abort();
                 }
-                None => true,
-            }
-        };
-        if !user_left {
-            if let Some(dns) = st.live.get_mut(id).and_then(|l| l.dns.take()) {
-                dns.abort();
             }
         }
     }

@@ -11,8 +11,6 @@ use std::sync::{Mutex, Weak};
 pub(crate) struct ContainerNames {
     pub state: Weak<Mutex<State>>,
     pub container: String,
-    /// Its user networks' ids (the default bridge has no name resolution, as in Docker).
-    pub user_networks: Vec<String>,
 }
 
 impl ContainerNames {
@@ -22,8 +20,9 @@ impl ContainerNames {
         f(&st)
     }
 
+    /// Its user networks' ids (the default bridge has no name resolution, as in Docker), from
+    /// the live state: connect and disconnect change them while the server runs.
     fn networks(&self, st: &State) -> Vec<String> {
-        // The live view: connect and disconnect change it while the server runs.
         st.live
             .get(&self.container)
             .map(|l| {
@@ -37,7 +36,7 @@ impl ContainerNames {
                     .map(|e| e.network_id.clone())
                     .collect()
             })
-            .unwrap_or_else(|| self.user_networks.clone())
+            .unwrap_or_default()
     }
 }
 

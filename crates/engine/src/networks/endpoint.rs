@@ -371,7 +371,6 @@ impl Engine {
         let names = ContainerNames {
             state: std::sync::Arc::downgrade(&self.networks.state),
             container: rec.id.clone(),
-            user_networks: Vec::new(),
         };
         let mut upstream: Vec<IpAddr> = rec
             .host_config
@@ -428,6 +427,7 @@ impl Engine {
         // its interface is gone.
         let engine = self.clone();
         let endpoints = live.endpoints;
+        let container = id.to_string();
         let timer = std::time::Instant::now();
         tokio::spawn(async move {
             for e in &endpoints {
@@ -437,7 +437,7 @@ impl Engine {
                 let mut st = engine.networks.lock();
                 let _ = st.ipam.release(&e.network_id, IpAddr::V4(e.ip));
             }
-            tracing::debug!(id = %engine_id_hint(&endpoints), elapsed = ?timer.elapsed(), "released endpoints");
+            tracing::debug!(id = %container, elapsed = ?timer.elapsed(), "released endpoints");
         });
     }
 
@@ -499,13 +499,6 @@ impl Engine {
             l.name = name.to_string();
         }
     }
-}
-
-fn engine_id_hint(endpoints: &[LiveEndpoint]) -> String {
-    endpoints
-        .first()
-        .map(|e| e.veth.clone())
-        .unwrap_or_default()
 }
 
 /// An address on network `r` for attachment `a` (its `--ip`, or the next free one), with its

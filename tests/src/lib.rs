@@ -446,6 +446,22 @@ pub fn remove_cgroup_tree(name: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Kills what a peer daemon leaves running after it stopped (shims, conmon, container
+/// processes): processes whose command line mentions `dir` and those in cgroups under `cgroup`,
+/// up to three rounds.
+pub fn kill_processes_of(dir: &Path, cgroup: &str) {
+    let dir = dir.to_string_lossy().to_string();
+    for _ in 0..3 {
+        let mut pids = pids_mentioning(&dir);
+        pids.extend(pids_in_cgroups_under(cgroup));
+        if pids.is_empty() {
+            break;
+        }
+        kill_pids(&pids);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Lazily unmounts every mount point at or below `dir`, deepest first; returns what is left.
 pub fn unmount_under(dir: &Path) -> Vec<String> {
     let prefix = dir.to_string_lossy().to_string();
@@ -1083,16 +1099,7 @@ impl Drop for Dockerd {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // Shims outlive dockerd; containers are found by their cgroup.
-        let dir = self.dir.path().to_string_lossy().to_string();
-        for _ in 0..3 {
-            let mut pids = pids_mentioning(&dir);
-            pids.extend(pids_in_cgroups_under(&self.cgroup));
-            if pids.is_empty() {
-                break;
-            }
-            kill_pids(&pids);
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        kill_processes_of(self.dir.path(), &self.cgroup);
         unmount_under(self.dir.path());
         remove_cgroup_tree(&self.cgroup);
         for p in &self.host_paths {

@@ -14,9 +14,8 @@
 //! baseline.
 
 use crate::{
-    busybox_docker_archive, is_root, kill_pids, pids_in_cgroups_under, pids_mentioning,
-    remove_cgroup_tree, require, run, stderr, stdout, unique_id, unmount_under, which, BerthDaemon,
-    DOCKER_CLI,
+    busybox_docker_archive, is_root, kill_processes_of, remove_cgroup_tree, require, run, stderr,
+    stdout, unique_id, unmount_under, which, BerthDaemon, DOCKER_CLI,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -1004,16 +1003,7 @@ impl Drop for RefDockerd {
             }
         }
         self.stop();
-        let dir = self.dir.path().to_string_lossy().to_string();
-        for _ in 0..3 {
-            let mut pids = pids_mentioning(&dir);
-            pids.extend(pids_in_cgroups_under(&self.cgroup));
-            if pids.is_empty() {
-                break;
-            }
-            kill_pids(&pids);
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        kill_processes_of(self.dir.path(), &self.cgroup);
         unmount_under(self.dir.path());
         remove_cgroup_tree(&self.cgroup);
         let _ = Command::new("ip")

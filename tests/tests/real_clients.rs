@@ -10,9 +10,9 @@
 #![forbid(unsafe_code)]
 
 use berth_e2e::{
-    busybox, busybox_docker_archive, busybox_rootfs_tar, cgroup_dirs_under, is_root, kill_pids,
-    pids_in_cgroups_under, pids_mentioning, remove_cgroup_tree, require, unique_id, unmount_under,
-    wait_for_socket, which,
+    busybox, busybox_docker_archive, busybox_rootfs_tar, cgroup_dirs_under, is_root,
+    kill_processes_of, remove_cgroup_tree, require, unique_id, unmount_under, wait_for_socket,
+    which,
 };
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -211,16 +211,7 @@ impl Drop for Scene {
             let _ = child.wait();
         }
         // Shims and conmon outlive their daemon; containers are found by their cgroup.
-        let dir = self.dir.path().to_string_lossy().to_string();
-        for _ in 0..3 {
-            let mut pids = pids_mentioning(&dir);
-            pids.extend(pids_in_cgroups_under(&self.cgroup));
-            if pids.is_empty() {
-                break;
-            }
-            kill_pids(&pids);
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        kill_processes_of(self.dir.path(), &self.cgroup);
         let mounts = unmount_under(self.dir.path());
         let cgroups = remove_cgroup_tree(&self.cgroup);
         for p in &self.host_paths {

@@ -106,6 +106,28 @@ pub fn compose_plugin(config_dir: &Path) -> bool {
     true
 }
 
+/// Runs `c` with `stdin` fed to it (or /dev/null), capturing stdout and stderr; a command run
+/// under `timeout` that timed out (exit 124) fails the test.
+pub fn run_with_stdin(mut c: Command, stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
+    if let Some(data) = stdin {
+        let mut w = child.stdin.take().expect("piped stdin");
+        w.write_all(data).expect("write stdin");
+    }
+    let o = child.wait_with_output().expect("wait");
+    assert_ne!(o.status.code(), Some(124), "{c:?} timed out");
+    o
+}
+
 /// Path of a static busybox (Debian's busybox-static installs /bin/busybox).
 pub fn busybox() -> Option<PathBuf> {
     ["/bin/busybox", "/usr/bin/busybox"]

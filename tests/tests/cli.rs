@@ -6,10 +6,10 @@
 //! `berth daemon` is the one-line change described there.
 #![forbid(unsafe_code)]
 
-use berth_e2e::{busybox, busybox_docker_archive, DockerRegistry, Dockerd};
+use berth_e2e::{busybox, busybox_docker_archive, run_with_stdin, DockerRegistry, Dockerd};
 use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
 
 /// One daemon at a time: dockerd's containerd shims share /run/containerd/s.
@@ -121,25 +121,6 @@ fn berth_cmd() -> Command {
         .env_remove("DOCKER_HOST")
         .env_remove("BERTH_HOST");
     c
-}
-
-fn run_with_stdin(mut c: Command, stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    c.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
-    if let Some(data) = stdin {
-        let mut w = child.stdin.take().expect("piped stdin");
-        w.write_all(data).expect("write stdin");
-    }
-    let o = child.wait_with_output().expect("wait");
-    assert_ne!(o.status.code(), Some(124), "{c:?} timed out");
-    o
 }
 
 fn stdout(o: &Output) -> String {

@@ -4,9 +4,9 @@
 //! created by either client must carry the same HostConfig.
 #![forbid(unsafe_code)]
 
-use berth_e2e::{busybox, busybox_docker_archive, Dockerd, DOCKER_CLI};
+use berth_e2e::{busybox, busybox_docker_archive, run_with_stdin, Dockerd, DOCKER_CLI};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
 
 /// One dockerd at a time: their containerd shims share /run/containerd/s.
@@ -48,29 +48,14 @@ impl Env {
     }
 
     fn cmd(&self, program: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        use std::io::Write;
         let mut c = Command::new("timeout");
         c.args(["-k", "5", "60"])
             .arg(program)
             .args(args)
             .env("DOCKER_HOST", self.d.host())
             .env("BERTH_HOST", self.d.host())
-            .env("DOCKER_CONFIG", self.config.path())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
-        if let Some(data) = stdin {
-            let mut w = child.stdin.take().expect("piped stdin");
-            w.write_all(data).expect("write stdin");
-        }
-        let o = child.wait_with_output().expect("wait");
-        assert_ne!(o.status.code(), Some(124), "{c:?} timed out");
-        o
+            .env("DOCKER_CONFIG", self.config.path());
+        run_with_stdin(c, stdin)
     }
 
     fn berth(&self, args: &[&str]) -> Output {

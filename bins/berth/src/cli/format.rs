@@ -543,6 +543,21 @@ pub fn header(field: &str) -> String {
 }
 
 /// Image ids are shown as the first 12 hex digits, without `sha256:`.
+/// A labels map as "k=v,k2=v2" with the keys sorted (docker joins them in map order, which is
+/// random), for the Labels column of ps, network ls and volume ls.
+pub fn joined_labels(v: &Value) -> String {
+    let mut l: Vec<String> = v
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default();
+    l.sort();
+    l.join(",")
+}
+
 pub fn short_id(id: &str) -> String {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     hex.chars().take(12).collect()

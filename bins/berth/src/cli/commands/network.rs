@@ -397,20 +397,6 @@ fn net_header(field: &str) -> String {
     }
 }
 
-/// "k=v,k2=v2" with the keys sorted (docker joins them in map order, which is random).
-pub fn joined_labels(v: &Value) -> String {
-    let mut l: Vec<String> = v
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
-    l.sort();
-    l.join(",")
-}
-
 fn network_row(n: &Value, trunc: bool) -> Value {
     let id = n["Id"].as_str().unwrap_or("");
     let id = if trunc {
@@ -429,7 +415,10 @@ fn network_row(n: &Value, trunc: bool) -> Value {
         ("IPv4", flag("EnableIPv4")),
         ("IPv6", flag("EnableIPv6")),
         ("Internal", flag("Internal")),
-        ("Labels", json!(joined_labels(&n["Labels"]))),
+        (
+            "Labels",
+            json!(super::super::format::joined_labels(&n["Labels"])),
+        ),
         ("Name", json!(n["Name"].as_str().unwrap_or(""))),
         ("Scope", json!(n["Scope"].as_str().unwrap_or(""))),
     ])

@@ -57,19 +57,6 @@ pub fn filters_json(items: &[String]) -> Result<Option<String>> {
     Ok(Some(Value::Object(m).to_string()))
 }
 
-fn labels(v: &Value) -> String {
-    let mut l: Vec<String> = v
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
-    l.sort();
-    l.join(",")
-}
-
 /// A container of the list as docker's formatter context (all fields strings).
 fn container_row(c: &Value, trunc: bool) -> Value {
     let id = c["Id"].as_str().unwrap_or("");
@@ -137,7 +124,10 @@ fn container_row(c: &Value, trunc: bool) -> Value {
             }),
         ),
         ("Image", json!(image)),
-        ("Labels", json!(labels(&c["Labels"]))),
+        (
+            "Labels",
+            json!(super::super::format::joined_labels(&c["Labels"])),
+        ),
         ("LocalVolumes", json!(local_volumes.to_string())),
         ("Mounts", json!(mounts.join(","))),
         ("Names", json!(names.join(","))),

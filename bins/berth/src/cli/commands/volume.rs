@@ -6,7 +6,7 @@ use super::super::client::{enc, query, version_lt};
 use super::super::format::{header, human_size, natural_cmp, row, Formatter};
 use super::super::{Ctx, StatusError};
 use super::lifecycle::{confirm, print_prune};
-use super::network::{filter_query, joined_labels, print_inspected, string_map};
+use super::network::{filter_query, print_inspected, string_map};
 use super::ps::filters_json;
 use super::{fail_with, Arity};
 use anyhow::{bail, Result};
@@ -186,7 +186,10 @@ fn volume_row(v: &Value) -> Value {
         ("Availability", json!("N/A")),
         ("Driver", s("Driver")),
         ("Group", json!("N/A")),
-        ("Labels", json!(joined_labels(&v["Labels"]))),
+        (
+            "Labels",
+            json!(super::super::format::joined_labels(&v["Labels"])),
+        ),
         ("Links", json!(links)),
         ("Mountpoint", s("Mountpoint")),
         ("Name", s("Name")),

@@ -1,8 +1,10 @@
 //! `create`: a record, a writable snapshot on the image, nothing running yet.
 
+use super::validate;
 use super::{Container, ContainerRecord, RunState, Status};
 use crate::containers::logs::LogOptions;
 use crate::error::{Error, Result};
+use crate::store::NameClaim;
 use crate::Engine;
 use bollard_stubs::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use std::collections::{BTreeMap, HashMap};
@@ -22,7 +24,10 @@ impl Engine {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<Created> {
-        let name = match name.filter(|n| !n.is_empty()) {
+        // A name asked for is checked now, so a conflict costs no work; the claim that counts
+        // is made with the record, in one database transaction. A generated name is only
+        // claimed there, and another one is drawn when it is taken (dockerd's retries).
+        let requested = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.trim_start_matches('/');
                 if !crate::util::valid_container_name(n) {
@@ -30,28 +35,30 @@ impl Engine {
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                     )));
                 }
-                n.to_string()
+                if let Some(other) = self.containers.name_taken(n, "") {
+                    return Err(conflict(n, &other));
+                }
+                Some(n.to_string())
             }
-            None => self.generate_name(),
+            None => None,
         };
-        if let Some(other) = self.containers.name_taken(&name, "") {
-            return Err(conflict(&name, &other));
-        }
         let image_name = body
             .image
             .clone()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Error::InvalidArgument("Config.Image: no image specified".into()))?;
-        let image = self.image_resolve(&image_name)?;
+        // dockerd's order: the request's own checks (400), then the image (404).
+        validate::verify_create(&body, &validate::HostFacts::current())?;
         let mut host_config = body.host_config.clone().unwrap_or_default();
-        let warnings = self.validate_host_config(&mut host_config)?;
+        let warnings = self.validate_host_config(&mut host_config, false)?;
+        let image = self.image_resolve(&image_name)?;
         let user_config = crate::spec::config_of_create_body(&body);
-        let mut config = crate::spec::merge_image_config(
+        let (mut config, args) = validate::convert_create(
+            &body,
             &image.config.config.clone().unwrap_or_default(),
-            &user_config,
-        );
+            &host_config,
+        )?;
         config.image = Some(image_name.clone());
-        let args = crate::spec::process_args(&config)?;
         let runtime = host_config
             .runtime
             .clone()
@@ -75,9 +82,11 @@ impl Engine {
         let volumes_guard = self.volumes.lock();
         let (mount_points, new_volumes) = self.volumes_resolve(&host_config, &config)?;
         let id = crate::util::new_id();
-        let record = ContainerRecord {
+        let mut record = ContainerRecord {
             id: id.clone(),
-            name: name.clone(),
+            name: requested
+                .clone()
+                .unwrap_or_else(|| super::names::random_name(0)),
             created: crate::util::now_rfc3339(),
             image: image.id.clone(),
             path: args.first().cloned().unwrap_or_default(),
@@ -119,13 +128,8 @@ impl Engine {
             self.volumes_rollback(&new_volumes);
             return Err(e);
         }
-        let c = Container::new(record.clone());
-        let inserted = self
-            .containers
-            .insert(c.clone())
-            .and_then(|()| self.store.put(crate::store::CONTAINER_TABLE, &id, &record));
+        let inserted = self.claim_name_and_insert(&mut record, requested.is_none());
         if let Err(e) = inserted {
-            self.containers.remove(&id);
             let _ = self.images.snapshots().remove(&id);
             let _ = std::fs::remove_dir_all(&dir);
             self.volumes_rollback(&new_volumes);
@@ -137,7 +141,11 @@ impl Engine {
     }
 
     /// Checks and completes a HostConfig the way dockerd does at create.
-    pub(crate) fn validate_host_config(&self, hc: &mut HostConfig) -> Result<Vec<String>> {
+    pub(crate) fn validate_host_config(
+        &self,
+        hc: &mut HostConfig,
+        update: bool,
+    ) -> Result<Vec<String>> {
         let warnings = Vec::new();
         // Log driver: the daemon's unless the container names one.
         let lc = hc.log_config.clone().unwrap_or_default();
@@ -195,65 +203,44 @@ impl Engine {
                 ));
             }
         }
-        if let Some(m) = hc.memory.filter(|m| *m > 0) {
-            if m < 6 << 20 {
-                return Err(Error::InvalidArgument(
-                    "Minimum memory limit allowed is 6MB".into(),
-                ));
-            }
-            if let Some(s) = hc.memory_swap.filter(|s| *s > 0) {
-                if s < m {
-                    return Err(Error::InvalidArgument(
-                        "Minimum memoryswap limit should be larger than memory limit, see usage"
-                            .into(),
-                    ));
-                }
-            }
-        }
-        if let Some(n) = hc.nano_cpus.filter(|n| *n != 0) {
-            let cpus = std::thread::available_parallelism()
-                .map(|n| n.get() as i64)
-                .unwrap_or(1);
-            if n < 0 || n > cpus * 1_000_000_000 {
-                return Err(Error::InvalidArgument(format!(
-                    "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
-                )));
-            }
-            if hc.cpu_quota.unwrap_or(0) > 0 || hc.cpu_period.unwrap_or(0) > 0 {
-                return Err(Error::InvalidArgument(
-                    "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
-                ));
-            }
-        }
+        validate::verify_host_config(hc, &validate::HostFacts::current(), update)?;
         // The network mode and endpoints are checked with the attachments (networks module).
         Ok(warnings)
     }
 
-    /// Docker's generated names: adjective_surname, unique among the containers.
-    fn generate_name(&self) -> String {
-        const LEFT: &[&str] = &[
-            "admiring", "brave", "busy", "clever", "eager", "focused", "gallant", "happy", "jolly",
-            "keen", "loving", "nifty", "quirky", "relaxed", "serene", "sharp", "stoic", "tender",
-            "vibrant", "wizardly",
-        ];
-        const RIGHT: &[&str] = &[
-            "babbage", "curie", "darwin", "einstein", "feynman", "galileo", "hopper", "kepler",
-            "lovelace", "meitner", "newton", "noether", "pascal", "ritchie", "shannon", "thompson",
-            "torvalds", "turing", "wozniak", "yonath",
-        ];
-        for attempt in 0..1000u32 {
-            let id = crate::util::new_id();
-            let a = usize::from_str_radix(&id[..4], 16).unwrap_or(0);
-            let b = usize::from_str_radix(&id[4..8], 16).unwrap_or(0);
-            let mut n = format!("{}_{}", LEFT[a % LEFT.len()], RIGHT[b % RIGHT.len()]);
-            if attempt > 10 {
-                n.push_str(&(attempt % 10).to_string());
-            }
-            if self.containers.name_taken(&n, "").is_none() {
-                return n;
+    /// Writes the new record and its name in one transaction, then adds the container to the
+    /// registry. A taken generated name is replaced, as dockerd does: five more random names
+    /// (with a digit), then the id's first 12 characters.
+    fn claim_name_and_insert(&self, record: &mut ContainerRecord, generated: bool) -> Result<()> {
+        let mut retry = 0u32;
+        loop {
+            match self
+                .store
+                .container_insert(&record.id, &record.name, &*record)?
+            {
+                NameClaim::Claimed => break,
+                NameClaim::TakenBy(other) if !generated => {
+                    return Err(conflict(&record.name, &other))
+                }
+                NameClaim::TakenBy(other) => {
+                    if record.name == record.id[..12] {
+                        return Err(conflict(&record.name, &other));
+                    }
+                    retry += 1;
+                    record.name = if retry < 6 {
+                        super::names::random_name(retry)
+                    } else {
+                        record.id[..12].to_string()
+                    };
+                }
             }
         }
-        crate::util::new_id()[..12].to_string()
+        if let Err(e) = self.containers.insert(Container::new(record.clone())) {
+            // Only if the registry and the database disagree: undo the write.
+            let _ = self.store.container_delete(&record.id, &record.name);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Publishes a container event with Docker's attributes (name, image, labels).

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod list;
 pub mod logs;
 pub mod monitor_watch;
+mod names;
 pub mod pause;
 pub mod prune;
 pub mod record;
@@ -21,6 +22,7 @@ pub mod stats;
 pub mod stop;
 pub mod top;
 pub mod update;
+pub mod validate;
 pub mod wait;
 
 pub use record::{ContainerRecord, RunState, Status};
@@ -86,10 +88,20 @@ impl Container {
         engine: &Engine,
         f: impl FnOnce(&mut ContainerRecord) -> R,
     ) -> Result<R> {
+        self.update_with(f, |next| engine.store.put(CONTAINER_TABLE, &next.id, next))
+    }
+
+    /// [`Self::update`] with the write to the database done by `persist` (a rename writes
+    /// the name index in the same transaction); nothing changes when it fails.
+    pub(crate) fn update_with<R>(
+        &self,
+        f: impl FnOnce(&mut ContainerRecord) -> R,
+        persist: impl FnOnce(&ContainerRecord) -> Result<()>,
+    ) -> Result<R> {
         let mut guard = self.record.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = guard.clone();
         let r = f(&mut next);
-        engine.store.put(CONTAINER_TABLE, &next.id, &next)?;
+        persist(&next)?;
         *guard = next;
         drop(guard);
         self.changed.send_modify(|n| *n += 1);

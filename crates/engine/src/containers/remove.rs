@@ -3,7 +3,6 @@
 
 use super::{Container, Status};
 use crate::error::{Error, Result};
-use crate::store::CONTAINER_TABLE;
 use crate::Engine;
 use std::sync::Arc;
 
@@ -75,7 +74,7 @@ impl Engine {
         for exec_id in &rec.exec_ids {
             self.exec_forget(exec_id);
         }
-        self.store.delete(CONTAINER_TABLE, &rec.id)?;
+        self.store.container_delete(&rec.id, &rec.name)?;
         self.containers.remove(&rec.id);
         self.container_event(&rec, "destroy");
         // Docker removes a `--rm` container's anonymous volumes with it.

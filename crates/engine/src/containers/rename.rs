@@ -1,6 +1,7 @@
 //! rename, with Docker's rules: a valid name, different from the current one, not taken.
 
 use crate::error::{Error, Result};
+use crate::store::NameClaim;
 use crate::Engine;
 use std::collections::HashMap;
 
@@ -27,13 +28,23 @@ impl Engine {
                 "Renaming a container with the same name as its current name".into(),
             ));
         }
-        if let Some(other) = self.containers.name_taken(new_name, &c.id) {
-            return Err(crate::containers::create::conflict(new_name, &other));
-        }
-        let rec = c.update(self, |r| {
-            r.name = new_name.to_string();
-            r.clone()
-        })?;
+        // The database decides, in the transaction that writes the record: a create or another
+        // rename racing for the same name cannot both win.
+        let rec = c.update_with(
+            |r| {
+                r.name = new_name.to_string();
+                r.clone()
+            },
+            |next| match self
+                .store
+                .container_rename(&next.id, &old, new_name, next)?
+            {
+                NameClaim::Claimed => Ok(()),
+                NameClaim::TakenBy(other) => {
+                    Err(crate::containers::create::conflict(new_name, &other))
+                }
+            },
+        )?;
         self.network_rename(&rec.id, &rec.name);
         let mut attrs = HashMap::new();
         attrs.insert("oldName".to_string(), format!("/{old}"));

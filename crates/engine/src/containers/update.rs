@@ -36,7 +36,9 @@ impl Engine {
         let mut hc = merge(&rec.host_config, &update).map_err(cannot)?;
         // The daemon's own checks (memory minimum, swap >= memory, CPU range...), reported
         // as they are, as dockerd does.
-        self.validate_host_config(&mut hc)?;
+        self.validate_host_config(&mut hc, true)?;
+        // What the runtime would refuse (a swap limit without a memory limit...) is a 400 now.
+        crate::spec::resources::build(&hc)?;
         let mut warnings = Vec::new();
         let running = matches!(rec.state.status, Status::Running | Status::Paused);
         if running {

@@ -264,7 +264,7 @@ pub(crate) struct Modes {
 }
 
 impl Modes {
-    fn from_host_config(hc: &HostConfig) -> Result<Modes> {
+    pub(crate) fn from_host_config(hc: &HostConfig) -> Result<Modes> {
         let net = hc.network_mode.as_deref().unwrap_or_default();
         let host_network = match net {
             "host" => true,

@@ -6,6 +6,9 @@
 //! and lets a migration rewrite them without a second set of types.
 
 mod migrations;
+mod names;
+
+pub use names::NameClaim;
 
 use crate::error::{Error, Result};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -56,6 +59,7 @@ impl Store {
         let store = Store { db };
         // Tables that need no migration of their records: created empty on first open.
         store.ensure_table(VOLUME_TABLE)?;
+        store.rebuild_container_names()?;
         Ok(store)
     }
 

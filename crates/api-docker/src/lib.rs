@@ -13,10 +13,12 @@
 //! before routing and the listener is a unix socket or a TCP port.
 #![forbid(unsafe_code)]
 
+pub mod conn;
 pub mod error;
 pub mod hijack;
 pub mod routes;
 pub mod serve;
 pub mod version;
 
+pub use conn::ConnLimits;
 pub use serve::{router, serve};

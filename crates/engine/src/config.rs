@@ -62,6 +62,17 @@ pub struct DaemonConfig {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_opts: Vec<String>,
+    /// Berth's: seconds a client has to send a complete request head, counted from the
+    /// connection's start or the first byte of the request.
+    pub api_header_timeout: u64,
+    /// Berth's: seconds a keep-alive connection may wait for its next request. Streams in
+    /// progress (logs -f, events, attach, exec) are never idle.
+    pub api_idle_timeout: u64,
+    /// Berth's: connections served at once on each TCP listener (`-H tcp://...`); more wait
+    /// in the listen queue until one closes.
+    pub api_max_tcp_connections: usize,
+    /// Berth's: the same for each unix socket.
+    pub api_max_unix_connections: usize,
 }
 
 /// One entry of `default-address-pools`: subnets of `size` bits cut from `base`.
@@ -102,6 +113,10 @@ impl Default for DaemonConfig {
             dns: Vec::new(),
             dns_search: Vec::new(),
             dns_opts: Vec::new(),
+            api_header_timeout: 60,
+            api_idle_timeout: 120,
+            api_max_tcp_connections: 1024,
+            api_max_unix_connections: 8192,
         }
     }
 }
@@ -212,6 +227,16 @@ impl DaemonConfig {
             .validate()
             .map_err(|e| Error::InvalidArgument(format!("registry configuration: {e}")))?;
         crate::networks::settings::NetworkSettings::from_config(self)?;
+        for (key, v) in [
+            ("api-header-timeout", self.api_header_timeout as usize),
+            ("api-idle-timeout", self.api_idle_timeout as usize),
+            ("api-max-tcp-connections", self.api_max_tcp_connections),
+            ("api-max-unix-connections", self.api_max_unix_connections),
+        ] {
+            if v == 0 {
+                return Err(Error::InvalidArgument(format!("{key}: must be at least 1")));
+            }
+        }
         Ok(())
     }
 

@@ -134,6 +134,11 @@ async fn serve(cfg: DaemonConfig) -> Result<()> {
     // it touches the state of the first.
     let mut listeners = Vec::new();
     let mut sockets = Vec::new();
+    let limits = |max_connections| berth_api_docker::ConnLimits {
+        header_timeout: std::time::Duration::from_secs(cfg.api_header_timeout),
+        idle_timeout: std::time::Duration::from_secs(cfg.api_idle_timeout),
+        max_connections,
+    };
     for h in &cfg.hosts {
         match parse_host(h)? {
             Host::Unix(p) => {
@@ -153,13 +158,13 @@ async fn serve(cfg: DaemonConfig) -> Result<()> {
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o660))
                     .with_context(|| format!("chmod {}", p.display()))?;
                 sockets.push(p);
-                listeners.push(Listener::Unix(l));
+                listeners.push(Listener::Unix(l, limits(cfg.api_max_unix_connections)));
             }
             Host::Tcp(a) => {
                 let l = tokio::net::TcpListener::bind(&a)
                     .await
                     .with_context(|| format!("listening on tcp://{a}"))?;
-                listeners.push(Listener::Tcp(l));
+                listeners.push(Listener::Tcp(l, limits(cfg.api_max_tcp_connections)));
             }
         }
     }

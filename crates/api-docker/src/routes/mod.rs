@@ -25,6 +25,13 @@ pub fn all() -> Router<Engine> {
         .merge(images::routes())
         .merge(volumes::routes())
         .merge(networks::routes())
+        .fallback(page_not_found)
+        .method_not_allowed_fallback(page_not_found)
+}
+
+/// dockerd's answer to an unknown route, and to a known path with another method.
+async fn page_not_found() -> ApiError {
+    ApiError::not_found("page not found")
 }
 
 /// Query parameters as Docker sends them.

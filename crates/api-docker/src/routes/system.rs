@@ -62,7 +62,7 @@ async fn info(State(e): State<Engine>) -> Response {
 /// one JSON object per line.
 async fn events(
     State(e): State<Engine>,
-    Extension(_v): Extension<ApiVersion>,
+    Extension(v): Extension<ApiVersion>,
     q: Query,
 ) -> ApiResult<Response> {
     let since =
@@ -83,7 +83,7 @@ async fn events(
             m.time_nano.map(|n| n as f64 / 1e9).unwrap_or(0.0)
         };
         let send = |m: &bollard_stubs::models::EventMessage| {
-            serde_json::to_vec(m).map(|mut v| {
+            encode_event(m, v).map(|mut v| {
                 v.push(b'\n');
                 Bytes::from(v)
             })
@@ -143,4 +143,69 @@ async fn events(
         HeaderValue::from_static("application/json"),
     );
     Ok(r)
+}
+
+/// One event as JSON. Before API 1.52 dockerd also sends the deprecated `status`, `id` and
+/// `from` fields (moby's events.Log: for containers the action, the container ID and its
+/// image; for images the action and the image), which `docker events --format '{{.ID}}'` reads.
+fn encode_event(
+    m: &bollard_stubs::models::EventMessage,
+    version: ApiVersion,
+) -> serde_json::Result<Vec<u8>> {
+    use bollard_stubs::models::EventMessageTypeEnum as T;
+    let mut value = serde_json::to_value(m)?;
+    let legacy = matches!(m.typ, Some(T::CONTAINER) | Some(T::IMAGE));
+    if legacy && !version.at_least(1, 52) {
+        if let serde_json::Value::Object(obj) = &mut value {
+            let actor = m.actor.as_ref();
+            let id = actor.and_then(|a| a.id.clone()).unwrap_or_default();
+            let action = m.action.clone().unwrap_or_default();
+            let from = actor
+                .and_then(|a| a.attributes.as_ref())
+                .and_then(|a| a.get("image").cloned())
+                .unwrap_or_default();
+            // omitempty, as in moby's Message.
+            if !action.is_empty() {
+                obj.insert("status".into(), action.into());
+            }
+            if !id.is_empty() {
+                obj.insert("id".into(), id.into());
+            }
+            if m.typ == Some(T::CONTAINER) && !from.is_empty() {
+                obj.insert("from".into(), from.into());
+            }
+        }
+    }
+    serde_json::to_vec(&value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard_stubs::models::{EventActor, EventMessage, EventMessageTypeEnum};
+
+    #[test]
+    fn legacy_event_fields_until_1_52() {
+        let m = EventMessage {
+            typ: Some(EventMessageTypeEnum::CONTAINER),
+            action: Some("start".into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some([("image".to_string(), "busybox".to_string())].into()),
+            }),
+            ..Default::default()
+        };
+        let old: serde_json::Value =
+            serde_json::from_slice(&encode_event(&m, ApiVersion(1, 45)).expect("json"))
+                .expect("parse");
+        assert_eq!(old["status"], "start");
+        assert_eq!(old["id"], "abc");
+        assert_eq!(old["from"], "busybox");
+        assert_eq!(old["Action"], "start");
+        let new: serde_json::Value =
+            serde_json::from_slice(&encode_event(&m, ApiVersion(1, 52)).expect("json"))
+                .expect("parse");
+        assert!(new.get("status").is_none() && new.get("id").is_none());
+        assert!(new.get("from").is_none());
+    }
 }

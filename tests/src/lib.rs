@@ -643,6 +643,11 @@ impl BerthDaemon {
     /// Starts the daemon with extra flags and waits (up to 20 s) for its socket to answer
     /// `/_ping`; panics with the daemon's log when it does not.
     pub fn start(args: &[&str]) -> BerthDaemon {
+        BerthDaemon::start_with_config(args, serde_json::json!({}))
+    }
+
+    /// [`Self::start`] with more daemon.json keys (`extra` is a JSON object).
+    pub fn start_with_config(args: &[&str], extra: Value) -> BerthDaemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-daemon-")
             .tempdir()
@@ -661,12 +666,15 @@ impl BerthDaemon {
         // of concurrent tests share the host's network stack, so each gets its own default
         // bridge, subnets and nftables table (see [`TestNet`]).
         let net = d.net();
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "bridge": net.bridge,
             "bip": format!("{}.1/24", net.prefix),
             "default-address-pools": [{"base": format!("{}.0.0/16", net.prefix16()), "size": 24}],
             "firewall-table": net.table,
         });
+        if let (Some(c), Value::Object(more)) = (config.as_object_mut(), extra) {
+            c.extend(more);
+        }
         std::fs::write(d.dir.path().join("daemon.json"), format!("{config}\n"))
             .expect("daemon.json");
         d.spawn();
@@ -811,12 +819,17 @@ impl BerthDaemon {
     /// A daemon (started with `args`) with the busybox image loaded as `image` by `docker load`.
     pub fn with_busybox(args: &[&str], image: &str) -> BerthDaemon {
         let d = BerthDaemon::start(args);
-        let archive = d.dir.path().join("busybox-image.tar");
+        d.load_busybox(image);
+        d
+    }
+
+    /// Loads the busybox image as `image` with `docker load`.
+    pub fn load_busybox(&self, image: &str) {
+        let archive = self.dir.path().join("busybox-image.tar");
         busybox_docker_archive(&archive, image);
-        let o = run(d.docker().arg("load").arg("-i").arg(&archive));
+        let o = run(self.docker().arg("load").arg("-i").arg(&archive));
         assert!(o.status.success(), "docker load: {}", stderr(&o));
         let _ = std::fs::remove_file(&archive);
-        d
     }
 
     /// Ids of the containers this daemon has (from its data root).

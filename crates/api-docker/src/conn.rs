@@ -18,27 +18,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The limits of one listener.
+/// The limits of one listener (the daemon's come from daemon.json's `api-*` keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
-}
-
-impl ConnLimits {
-    /// The daemon's defaults for a TCP listener (daemon.json `api-*` keys).
-    pub const TCP: ConnLimits = ConnLimits {
-        header_timeout: Duration::from_secs(60),
-        idle_timeout: Duration::from_secs(120),
-        max_connections: 1024,
-    };
-    /// The defaults for a unix socket: the same timeouts, room for many attached clients.
-    pub const UNIX: ConnLimits = ConnLimits {
-        header_timeout: Duration::from_secs(60),
-        idle_timeout: Duration::from_secs(120),
-        max_connections: 8192,
-    };
 }
 
 /// What the watchdog knows of a connection. Times are milliseconds since `start`; 0 means

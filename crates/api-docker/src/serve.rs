@@ -127,19 +127,22 @@ enum Io {
 }
 
 async fn accept(l: &Listener) -> std::io::Result<BoxIo> {
-    let activity = Activity::new();
-    let io = match l {
+    // The connection's clock starts once it is accepted, not when the wait for it began.
+    Ok(match l {
         Listener::Unix(u, _) => {
             let (s, _) = u.accept().await?;
-            Io::Unix(TokioIo::new(Watched::new(s, activity.clone())))
+            let activity = Activity::new();
+            let io = Io::Unix(TokioIo::new(Watched::new(s, activity.clone())));
+            BoxIo { io, activity }
         }
         Listener::Tcp(t, _) => {
             let (s, _) = t.accept().await?;
             let _ = s.set_nodelay(true);
-            Io::Tcp(TokioIo::new(Watched::new(s, activity.clone())))
+            let activity = Activity::new();
+            let io = Io::Tcp(TokioIo::new(Watched::new(s, activity.clone())));
+            BoxIo { io, activity }
         }
-    };
-    Ok(BoxIo { io, activity })
+    })
 }
 
 /// Either stream, as one type hyper can serve, reporting reads to the connection's watchdog.

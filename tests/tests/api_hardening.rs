@@ -88,71 +88,117 @@ fn snapshots(d: &BerthDaemon) -> usize {
         .unwrap_or(0)
 }
 
-/// Item 5 of issue 11: 50 parallel `POST /containers/create` without a name, eight rounds,
-/// the containers of earlier rounds kept. Every create succeeds and the 400 names are distinct.
+/// One request on a new connection to the daemon's socket, sent when `go` lets it (so that
+/// many leave together: curl processes started one by one would arrive one by one).
+fn raw(
+    d: &BerthDaemon,
+    method: &str,
+    path: &str,
+    body: &str,
+    go: Option<&std::sync::Barrier>,
+) -> (u16, Value) {
+    let mut c = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect to the daemon");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if let Some(b) = go {
+        b.wait();
+    }
+    c.write_all(req.as_bytes()).expect("send the request");
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).expect("read the response");
+    let status = resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let text = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (
+        status,
+        serde_json::from_str(text).unwrap_or_else(|_| Value::String(resp.clone())),
+    )
+}
+
+/// `f(i)` for i in 0..n, each on its own thread, all released together.
+fn together<T: Send>(n: usize, f: impl Fn(usize, &std::sync::Barrier) -> T + Sync) -> Vec<T> {
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (f, barrier) = (&f, &barrier);
+                s.spawn(move || f(i, barrier))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
+    })
+}
+
+/// Item 5 of issue 11: 50 parallel `POST /containers/create` without a name, eight rounds with
+/// the containers of earlier rounds kept, then all removed, twice. Every create succeeds and
+/// the names of a cycle are distinct.
 ///
 /// Why this fails on the old daemon with high probability: it drew names from 20 x 20 = 400
 /// combinations, excluding the names in use, and checked the name long before inserting the
-/// container, so two creates in that window at once (the daemon has two worker threads, and 50
-/// requests are queued) draw the same free name with probability 1/F when F names are free,
-/// and the second gets a 409. With the containers kept, F = 400 - n before the n-th create, so
-/// all 400 creates succeed with probability at most prod_{F=2..400} (1 - 1/F) = 1/400 = 0.25%
-/// (the product telescopes). Against the old binaries this test failed on each of the 3 runs
-/// tried. Now a name is claimed in the transaction that writes the record, from moby's
-/// 108 x 236 names, and a taken generated name is replaced (moby's retries).
+/// container; two creates in that window at once (50 requests queued on two worker threads)
+/// draw the same name with probability 1/F when F names are free, and the second gets a 409.
+/// As the 400 containers of a cycle fill the pool, F = 400 - n before the n-th create: were
+/// every create to overlap another, a cycle would pass with probability prod_{F=2..400}
+/// (1 - 1/F) = 1/400 (the product telescopes). Creates overlap less than that: one cycle
+/// failed 4 times in 5 runs against the old binaries, so two cycles fail with probability
+/// about 1 - 0.2^2 = 0.96. Now a name is claimed in the transaction that writes the record,
+/// from moby's 108 x 236 names, and a taken generated name is replaced (moby's retries).
 #[test]
 fn parallel_unnamed_creates_get_distinct_names() {
     if !prerequisites("parallel create tests") {
         return;
     }
     let d = daemon_with(&[], json!({}));
+    let body = r#"{"Image":"busybox:latest","Cmd":["true"]}"#;
     let mut names = std::collections::HashSet::new();
-    for round in 0..8 {
-        // The 50 connections are open before any request is sent, and the requests leave
-        // together: curl processes started one by one would arrive one by one.
-        let barrier = std::sync::Barrier::new(50);
-        let results: Vec<(u16, Value)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..50)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut c = std::os::unix::net::UnixStream::connect(&d.socket)
-                            .expect("connect to the daemon");
-                        let body = r#"{"Image":"busybox:latest","Cmd":["true"]}"#;
-                        let req = format!(
-                            "POST /v1.45/containers/create HTTP/1.1\r\nHost: berth\r\n\
-                             Content-Type: application/json\r\nContent-Length: {}\r\n\
-                             Connection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                        barrier.wait();
-                        c.write_all(req.as_bytes()).expect("send the request");
-                        let mut resp = String::new();
-                        c.read_to_string(&mut resp).expect("read the response");
-                        let status = resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-                        let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-                        (
-                            status,
-                            serde_json::from_str(body)
-                                .unwrap_or_else(|_| Value::String(resp.clone())),
-                        )
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("create thread"))
-                .collect()
+    for cycle in 0..2 {
+        names.clear();
+        let mut ids = Vec::new();
+        for round in 0..8 {
+            let created = together(50, |_, go| {
+                raw(&d, "POST", "/v1.45/containers/create", body, Some(go))
+            });
+            for (st, v) in created {
+                assert_eq!(st, 201, "cycle {cycle} round {round}: {v}\n{}", d.log());
+                ids.push(v["Id"].as_str().expect("Id").to_string());
+            }
+        }
+        let inspected = together(ids.len(), |i, _| {
+            raw(
+                &d,
+                "GET",
+                &format!("/v1.45/containers/{}/json", ids[i]),
+                "",
+                None,
+            )
         });
-        for (st, body) in &results {
-            assert_eq!(*st, 201, "round {round}: {body}\ndaemon log:\n{}", d.log());
-            let id = body["Id"].as_str().expect("Id");
-            let (st, v) = api(&d, "GET", &format!("/v1.45/containers/{id}/json"), None);
+        for (st, v) in inspected {
             assert_eq!(st, 200, "{v}");
             let name = v["Name"].as_str().expect("Name").to_string();
             assert!(names.insert(name.clone()), "{name} given twice");
         }
+        assert_eq!(names.len(), 400);
+        if cycle == 0 {
+            for chunk in ids.chunks(50) {
+                for (st, v) in together(chunk.len(), |i, _| {
+                    raw(
+                        &d,
+                        "DELETE",
+                        &format!("/v1.45/containers/{}", chunk[i]),
+                        "",
+                        None,
+                    )
+                }) {
+                    assert_eq!(st, 204, "{v}");
+                }
+            }
+        }
     }
-    assert_eq!(names.len(), 400);
 
     // A name asked for is still Docker's 409 when it is taken, by create and by rename.
     let taken = names.iter().next().expect("a name").trim_start_matches('/');

@@ -331,6 +331,26 @@ fn create_refuses_with_dockerd_statuses_and_leaves_nothing() {
     let (_, v) = api(&d, "GET", "/v1.45/containers/up/json", None);
     assert_eq!(v["HostConfig"]["Memory"], 33554432, "{v}");
     assert_eq!(v["State"]["Running"], true, "{v}");
+    // A swap limit for a container without a memory limit: the runtime would refuse it (the
+    // old daemon's 500); it is the request's fault.
+    let o = run(d
+        .docker()
+        .args(["run", "-d", "--name", "nomem", IMAGE, "sleep", "600"]));
+    assert!(o.status.success(), "docker run: {}", stderr(&o));
+    let nomem = stdout(&o);
+    let (st, body) = api(
+        &d,
+        "POST",
+        "/v1.45/containers/nomem/update",
+        Some(r#"{"MemorySwap": 16777216}"#),
+    );
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        message(&body).starts_with(
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        ),
+        "{body}"
+    );
 
     // dockerd's 404 for unknown routes and for a known path with another method.
     for (method, path) in [
@@ -365,7 +385,11 @@ fn create_refuses_with_dockerd_statuses_and_leaves_nothing() {
     let v: Value = serde_json::from_str(body).expect("a JSON error body");
     assert!(!message(&v).is_empty(), "{v}");
     let _ = std::fs::remove_file(&file);
-    assert_eq!(d.container_ids(), vec![id.clone()]);
+    let mut ids = d.container_ids();
+    ids.sort();
+    let mut want = vec![id, nomem];
+    want.sort();
+    assert_eq!(ids, want);
 }
 
 /// Reads from `s` until EOF or an error (a reset); true when that happened within `secs`.

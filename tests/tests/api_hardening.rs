@@ -437,8 +437,9 @@ fn read_until(s: &mut TcpStream, needle: &str, secs: u64, seen: &mut String) -> 
 
 /// Item 7 of issue 11, on a TCP listener on 127.0.0.1 with short limits (2 s header and idle
 /// timeouts, 8 connections): half-sent requests and idle keep-alive connections are closed;
-/// long-lived streams outlive the timeouts and hold their slots; a client past the limit waits
-/// (unanswered) while the unix socket keeps serving, and is served once a slot frees.
+/// long-lived streams (events, a hijacked attach) outlive the timeouts and hold their slots; a
+/// client past the limit waits (unanswered) while the unix socket keeps serving, and is served
+/// once the attach stream ends.
 /// Bounded: at most 10 connections, every wait has a generous deadline.
 #[test]
 fn slow_clients_cannot_exhaust_the_daemon() {
@@ -482,8 +483,26 @@ fn slow_clients_cannot_exhaust_the_daemon() {
         "an idle connection is held open"
     );
 
-    // Eight event streams take every slot and outlive the timeouts.
-    let mut streams: Vec<TcpStream> = (0..8)
+    // Seven event streams and one hijacked attach stream take every slot and outlive the
+    // timeouts.
+    let o = run(d
+        .docker()
+        .args(["run", "-d", "-i", "--name", "cat", IMAGE, "cat"]));
+    assert!(o.status.success(), "docker run: {}", stderr(&o));
+    let mut attach = connect();
+    attach
+        .write_all(
+            b"POST /v1.45/containers/cat/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+              Host: berth\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n",
+        )
+        .expect("attach request");
+    let mut seen = String::new();
+    assert!(
+        read_until(&mut attach, "\r\n\r\n", 30, &mut seen),
+        "attach: {seen}"
+    );
+    assert!(seen.starts_with("HTTP/1.1 101"), "attach: {seen}");
+    let mut streams: Vec<TcpStream> = (0..7)
         .map(|_| {
             let mut s = connect();
             s.write_all(b"GET /v1.45/events HTTP/1.1\r\nHost: berth\r\n\r\n")
@@ -522,8 +541,23 @@ fn slow_clients_cannot_exhaust_the_daemon() {
             "an events stream was cut: {seen}"
         );
     }
-    // A slot frees: the ninth client is served.
-    drop(streams.pop());
+    attach
+        .write_all(b"still here\n")
+        .expect("write to the attach stream");
+    let mut seen = String::new();
+    assert!(
+        read_until(&mut attach, "still here", 30, &mut seen),
+        "the attach stream was cut: {seen:?}"
+    );
+    // The attach stream ends with its container: its slot frees and the ninth client is
+    // served. (Closing the client side alone does not end it: without StdinOnce the
+    // container's stdin stays open and its output keeps the stream, as with dockerd.)
+    let o = run(d.docker().args(["kill", "cat"]));
+    assert!(o.status.success(), "docker kill: {}", stderr(&o));
+    assert!(
+        closed_within(&mut attach, 60),
+        "the attach stream outlived its container"
+    );
     let mut seen = String::new();
     assert!(
         read_until(&mut waiting, "OK", 60, &mut seen),

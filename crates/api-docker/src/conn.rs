@@ -8,7 +8,8 @@
 //!   long as they need, and attach/exec streams leave this watch when they are hijacked.
 //!
 //! The per-listener connection limit is a semaphore taken before `accept`, so clients past it
-//! wait in the kernel's listen queue and are served when a connection closes.
+//! wait in the kernel's listen queue and are served when a connection (or a hijacked stream)
+//! closes.
 
 use axum::body::{Body, Bytes};
 use std::pin::Pin;
@@ -171,15 +172,26 @@ impl hyper::body::Body for TrackedBody {
     }
 }
 
-/// A client stream that tells its connection's [`Activity`] when bytes arrive.
+/// A client stream that tells its connection's [`Activity`] when bytes arrive, and holds its
+/// listener's connection slot until it is closed: a hijacked attach or exec stream keeps its
+/// slot after it leaves hyper.
 pub(crate) struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl<S> Watched<S> {
-    pub(crate) fn new(inner: S, activity: Arc<Activity>) -> Watched<S> {
-        Watched { inner, activity }
+    pub(crate) fn new(
+        inner: S,
+        activity: Arc<Activity>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Watched<S> {
+        Watched {
+            inner,
+            activity,
+            _slot: slot,
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use berth_engine::Engine;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 use tower::ServiceExt;
 
 /// The routes of every resource.
@@ -61,7 +62,7 @@ pub async fn serve(
                 };
                 let io = tokio::select! {
                     _ = stop.changed() => break,
-                    conn = accept(&l) => match conn {
+                    conn = accept(&l, permit) => match conn {
                         Ok(io) => io,
                         Err(e) => {
                             // Out of descriptors (EMFILE) or a connection reset before it
@@ -74,10 +75,7 @@ pub async fn serve(
                 };
                 let router = router.clone();
                 let stop = stop.clone();
-                tracker2.spawn(async move {
-                    serve_connection(io, router, stop, limits).await;
-                    drop(permit);
-                });
+                tracker2.spawn(serve_connection(io, router, stop, limits));
             }
         });
     }
@@ -126,20 +124,20 @@ enum Io {
     Tcp(TokioIo<Watched<tokio::net::TcpStream>>),
 }
 
-async fn accept(l: &Listener) -> std::io::Result<BoxIo> {
+async fn accept(l: &Listener, slot: OwnedSemaphorePermit) -> std::io::Result<BoxIo> {
     // The connection's clock starts once it is accepted, not when the wait for it began.
     Ok(match l {
         Listener::Unix(u, _) => {
             let (s, _) = u.accept().await?;
             let activity = Activity::new();
-            let io = Io::Unix(TokioIo::new(Watched::new(s, activity.clone())));
+            let io = Io::Unix(TokioIo::new(Watched::new(s, activity.clone(), slot)));
             BoxIo { io, activity }
         }
         Listener::Tcp(t, _) => {
             let (s, _) = t.accept().await?;
             let _ = s.set_nodelay(true);
             let activity = Activity::new();
-            let io = Io::Tcp(TokioIo::new(Watched::new(s, activity.clone())));
+            let io = Io::Tcp(TokioIo::new(Watched::new(s, activity.clone(), slot)));
             BoxIo { io, activity }
         }
     })

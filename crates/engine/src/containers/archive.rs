@@ -177,10 +177,12 @@ impl Engine {
             let pid = i32::try_from(rec.state.pid).unwrap_or(0);
             if let Some(view) = super::fs_view::open_running(pid, &rootfs, mounts)? {
                 return Ok(ArchiveView {
-                    view: Some(view),
-                    volumes: Vec::new(),
-                    engine: self.clone(),
-                    id: rec.id.clone(),
+                    view,
+                    _volumes: VolumeRefs {
+                        engine: self.clone(),
+                        id: rec.id.clone(),
+                        names: Vec::new(),
+                    },
                 });
             }
             // The process is gone: read the container as a stopped one.
@@ -192,7 +194,12 @@ impl Engine {
             )));
         }
         let snapshot = self.images.snapshots().mounts(&rec.snapshot)?;
-        let (mut mounts, volumes) = self.volumes_for_view(rec, true)?;
+        let (mut mounts, names) = self.volumes_for_view(rec, true)?;
+        let volumes = VolumeRefs {
+            engine: self.clone(),
+            id: rec.id.clone(),
+            names,
+        };
         mounts.extend(self.etc_file_mounts(rec));
         // Parents before what is mounted below them.
         mounts.sort_by_key(|m| {
@@ -201,18 +208,11 @@ impl Engine {
                 .filter(|c| matches!(c, std::path::Component::Normal(_)))
                 .count()
         });
-        match super::fs_view::open_stopped(&rootfs, snapshot, mounts) {
-            Ok(view) => Ok(ArchiveView {
-                view: Some(view),
-                volumes,
-                engine: self.clone(),
-                id: rec.id.clone(),
-            }),
-            Err(e) => {
-                self.volumes_view_release(&rec.id, &volumes);
-                Err(e)
-            }
-        }
+        let view = super::fs_view::open_stopped(&rootfs, snapshot, mounts)?;
+        Ok(ArchiveView {
+            view,
+            _volumes: volumes,
+        })
     }
 
     /// The generated /etc/hostname, /etc/hosts and /etc/resolv.conf (another container's with
@@ -291,26 +291,30 @@ fn tmpfs_mounts(rec: &crate::containers::ContainerRecord) -> Vec<super::fs_view:
         .collect()
 }
 
-/// A view in use, with the volume references it holds.
+/// A view in use, with the volume references it holds. The fields drop in order: the
+/// view's mounts go before the references that keep the volumes mounted.
 struct ArchiveView {
-    /// Always Some until dropped: the mounts go before the volume references.
-    view: Option<super::fs_view::FsView>,
-    volumes: Vec<String>,
-    engine: Engine,
-    id: String,
+    view: super::fs_view::FsView,
+    _volumes: VolumeRefs,
 }
 
 impl std::ops::Deref for ArchiveView {
     type Target = super::fs_view::FsView;
     fn deref(&self) -> &Self::Target {
-        self.view.as_ref().expect("the view lives until dropped")
+        &self.view
     }
 }
 
-impl Drop for ArchiveView {
+/// References a view of a stopped container holds on its volumes with mount options.
+struct VolumeRefs {
+    engine: Engine,
+    id: String,
+    names: Vec<String>,
+}
+
+impl Drop for VolumeRefs {
     fn drop(&mut self) {
-        self.view.take();
-        self.engine.volumes_view_release(&self.id, &self.volumes);
+        self.engine.volumes_view_release(&self.id, &self.names);
     }
 }
 

@@ -300,7 +300,10 @@ pub(crate) fn open_running(
         let all = read_mountinfo(task.as_fd())?;
         let kept_ids: HashSet<u64> = kept.keys().copied().collect();
         for m in mounts_to_detach(&all, root_id, &kept_ids) {
-            if let Err(e) = rustix::mount::unmount(m.point.as_str(), UnmountFlags::DETACH) {
+            if let Err(e) = rustix::mount::unmount(
+                m.point.as_str(),
+                UnmountFlags::DETACH | UnmountFlags::NOFOLLOW,
+            ) {
                 tracing::debug!(point = %m.point, error = %e, "archive: detaching a runtime mount");
             }
         }

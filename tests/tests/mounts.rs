@@ -121,6 +121,24 @@ fn read_only_binds_hold_below_the_top(runtime: &[&str]) {
         "a write reached the host"
     );
 
+    // A --read-only root: the generated /etc files and a ro bind below it hold too.
+    let mut args = runtime.to_vec();
+    args.extend_from_slice(&["--read-only", "-v", &v]);
+    let (code, out) = sh(
+        &d,
+        &args,
+        "touch /etc/hostname || echo etc-refused; touch /mnt/sub/r || echo sub-refused",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("etc-refused") && out.contains("sub-refused"),
+        "{out}"
+    );
+    assert!(
+        !host.path().join("sub/r").exists(),
+        "a write reached the host"
+    );
+
     // --mount ...,readonly (bind-recursive=enabled, the default) does the same.
     let m = format!("type=bind,src={src},dst=/mnt,readonly,bind-recursive=enabled");
     let mut args = runtime.to_vec();

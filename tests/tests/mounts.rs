@@ -472,6 +472,22 @@ fn cp_goes_through_the_containers_mounts() {
         );
         ok(&d, &["exec", "cpc", "rm", &format!("/etc/{marker}")]);
     }
+    // -L: the CLI follows the link with the target the daemon reports, in the container.
+    let o = docker(&d, &["cp", "-L", "cpc:/data/abs", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut a = tar::Archive::new(&o.stdout[..]);
+    let names: Vec<String> = a
+        .entries()
+        .expect("tar")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with("/hostname")), "{names:?}");
     let host_passwd = std::fs::read("/etc/passwd").expect("host passwd");
     let theirs = ok(&d, &["exec", "cpc", "cat", "/etc/passwd"]);
     let got = cp_out(&d, "cpc", "/data/up/passwd").expect("cp out through the link");
@@ -518,6 +534,14 @@ fn cp_goes_through_the_containers_mounts() {
     assert_eq!(
         cp_out(&d, "old", "/data/f"),
         Ok(vec![("f".into(), b"after the end\n".to_vec())])
+    );
+    let id = ok(&d, &["inspect", "-f", "{{.Id}}", "old"]);
+    assert_eq!(
+        cp_out(&d, "old", "/etc/hostname"),
+        Ok(vec![(
+            "hostname".into(),
+            format!("{}\n", &id[..12]).into_bytes()
+        )])
     );
     assert_eq!(
         ok(

@@ -12,7 +12,7 @@ pub fn features() -> Value {
         "mountOptions": [
             "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
             "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
-            "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
+            "rbind", "relatime", "remount", "ro", "rprivate", "rro", "rshared", "rslave", "runbindable", "rw",
             "shared", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable"
         ],
         "linux": {

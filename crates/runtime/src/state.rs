@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 pub const STATE_FILE: &str = "state.json";
 /// The fifo the container's init waits on until `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// Where the init writes why it could not exec after `start` (empty when it did).
+pub const EXEC_ERROR: &str = "exec.error";
 
 /// The lifecycle status of a container (OCI runtime spec, plus runc's `paused`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +105,11 @@ pub struct ContainerState {
     pub cgroup: CgroupOptions,
     /// The config the container was created with (hooks for later verbs, process for exec).
     pub config: Box<Spec>,
+    /// Set when the container has no mount namespace of its own (it shares the runtime's): the
+    /// id of the mount at the rootfs before `create` bound it, so that `delete` can detach
+    /// what `create` mounted on top, and nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_mnt_id: Option<u64>,
 }
 
 /// OCI `state` output (runtime spec "State"), plus runc's extra fields.

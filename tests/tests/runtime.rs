@@ -1580,7 +1580,9 @@ fn init_failures_reach_create_with_step_and_errno() {
         return;
     }
     let r = Runc::new();
-    let cases: [(&str, fn(&mut Value), &[&str]); 3] = [
+    /// (case, edit of the config, what the error must say)
+    type Case = (&'static str, fn(&mut Value), &'static [&'static str]);
+    let cases: [Case; 3] = [
         (
             // Fails in the init's first steps, before it reads the runtime's first message.
             "badns",

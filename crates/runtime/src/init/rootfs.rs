@@ -181,23 +181,27 @@ fn apply_rec_attr(mounted: &OwnedFd, o: &MountOptions) -> std::result::Result<()
     if r.is_empty() {
         return Ok(());
     }
-    berth_sys::mount::set_attr_recursive(&fd_path(mounted), r.set, r.clr).map_err(|e| {
-        let why = match e.raw_os_error() {
-            Some(libc::ENOSYS) => {
-                " (this kernel has no mount_setattr, Linux 5.12+ has it; refusing to leave \
-                 submounts without them)"
-            }
-            Some(libc::EINVAL) => {
-                " (this kernel cannot set one of them recursively; refusing to leave submounts \
-                 without them)"
-            }
-            _ => "",
-        };
-        format!(
-            "option {}: applying recursively with mount_setattr: {e}{why}",
-            r.names.join(",")
-        )
-    })
+    berth_sys::mount::set_attr_recursive(&fd_path(mounted), r.set, r.clr)
+        .map_err(|e| rec_attr_error(&r.names, &e))
+}
+
+/// The error of a failed mount_setattr, saying why the container does not run without it.
+fn rec_attr_error(names: &[String], e: &std::io::Error) -> String {
+    let why = match e.raw_os_error() {
+        Some(libc::ENOSYS) => {
+            " (this kernel has no mount_setattr, Linux 5.12+ has it; refusing to leave submounts \
+             without them)"
+        }
+        Some(libc::EINVAL) => {
+            " (this kernel cannot set one of them recursively; refusing to leave submounts \
+             without them)"
+        }
+        _ => "",
+    };
+    format!(
+        "option {}: applying recursively with mount_setattr: {e}{why}",
+        names.join(",")
+    )
 }
 
 /// runc's `tmpcopyup` (podman's `--tmpfs`): a tmpfs that starts with what the image has at the
@@ -397,5 +401,20 @@ fn mask_path(p: &Path) -> rustix::io::Result<()> {
             Err(rustix::io::Errno::NOENT) => Ok(()),
             r => r,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_without_mount_setattr_is_named_in_the_error() {
+        let names = vec!["rro".to_string(), "rnosuid".to_string()];
+        let e = rec_attr_error(&names, &std::io::Error::from_raw_os_error(libc::ENOSYS));
+        assert!(e.starts_with("option rro,rnosuid: "), "{e}");
+        assert!(e.contains("Linux 5.12+") && e.contains("refusing"), "{e}");
+        let e = rec_attr_error(&names, &std::io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(e.contains("cannot set one of them recursively"), "{e}");
     }
 }

@@ -1582,7 +1582,7 @@ fn init_failures_reach_create_with_step_and_errno() {
     let r = Runc::new();
     /// (case, edit of the config, what the error must say)
     type Case = (&'static str, fn(&mut Value), &'static [&'static str]);
-    let cases: [Case; 3] = [
+    let cases: [Case; 4] = [
         (
             // Fails in the init's first steps, before it reads the runtime's first message.
             "badns",
@@ -1613,6 +1613,18 @@ fn init_failures_reach_create_with_step_and_errno() {
             "badcwd",
             |c| c["process"]["cwd"] = json!("/bin/busybox/x"),
             &["process.cwd", "Not a directory"],
+        ),
+        (
+            // An init that dies without a word (killed here by a createRuntime hook): how.
+            "killed",
+            |c| {
+                c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
+                    "kill -9 $(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p')"]}]});
+            },
+            &[
+                "the container init exited before it was ready",
+                "killed by signal 9",
+            ],
         ),
     ];
     for (name, edit, want) in cases {

@@ -347,8 +347,23 @@ fn init_failure(chan: &channel::Channel, pid: i32, io: std::io::Error) -> Error 
             Err(_) => break,
         }
     }
+    // Its end of the channel closes as it exits: give it a moment to become a zombie, but
+    // never block on an init that is somehow still alive (the cleanup kills it).
     let how = rustix::process::Pid::from_raw(pid)
-        .and_then(|p| rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty()).ok())
+        .and_then(|p| {
+            if let Ok(fd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+                let mut pfd = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let limit = rustix::event::Timespec {
+                    tv_sec: 2,
+                    tv_nsec: 0,
+                };
+                let _ = rustix::event::poll(&mut pfd, Some(&limit));
+            }
+            rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG).ok()
+        })
         .flatten()
         .map(|(_, st)| describe_exit(st))
         .unwrap_or_else(|| format!("its channel failed: {io}"));

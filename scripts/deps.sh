@@ -10,6 +10,9 @@ packages=(
   busybox-static
   # peers the tests and benchmarks run side by side with Berth
   runc crun podman docker.io containerd skopeo docker-registry umoci
+  # podman's network stack (bench/network measures its default network): podman only
+  # recommends these, and --no-install-recommends below skips recommendations
+  netavark aardvark-dns
   # tools the tests and benchmarks use
   jq hyperfine time iproute2 procps iperf3 nftables debootstrap apache2-utils openssl zstd bc curl strace python3
 )

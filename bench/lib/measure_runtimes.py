@@ -9,10 +9,15 @@ CPU time is the runtime's own plus the container's. Peak RSS cannot come from th
 records the vforked parent's (this interpreter's) RSS as the child's peak. It is measured in a
 separate, untimed pass under GNU time (%M), a small C program whose child starts from a small mm.
 
-Prints a table and, last, `runtime: berth/crun = R (target <= 0.8)`.
+Runtimes run once per state directory given (`--state-dir NAME=DIR`: bench/runtime gives a
+tmpfs and a directory on disk), since a runtime's cost depends on where its state lives.
+
+Prints a table per configuration and state directory, the ratio per state directory and, last,
+`runtime: berth/crun = R (target <= 0.8)` with R the worse of them.
 """
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -41,10 +46,11 @@ def read_err(errfd):
 
 
 class Subject:
-    """One runtime (or the floor) in one configuration."""
+    """One runtime (or the floor) in one configuration, with its state in one directory."""
 
-    def __init__(self, name, variant, kind, argv_fn):
+    def __init__(self, name, variant, kind, argv_fn, state=None):
         self.name, self.variant, self.kind, self.argv_fn = name, variant, kind, argv_fn
+        self.state = state  # state directory name; None for the floor
         self.wall, self.run_ms, self.del_ms, self.cpu = [], [], [], []
         self.maxrss = None  # KiB, from the GNU time pass
         self.failures = 0
@@ -103,29 +109,35 @@ def main():
     ap.add_argument("--headline", default="netns", help="variant of the last line")
     ap.add_argument("--rss-runs", type=int, default=3)
     ap.add_argument("--gnu-time", default="/usr/bin/time")
-    ap.add_argument("--state-dir", default=None, help="where the runtimes' --root dirs go")
+    ap.add_argument("--state-dir", action="append", default=[],
+                    help="NAME=DIR: where the runtimes' --root dirs go (repeatable)")
     a = ap.parse_args()
 
     bundles = dict(b.split("=", 1) for b in a.bundle)
     variants = list(bundles)
     versions = dict(v.split("=", 1) for v in a.version)
     unavailable = dict(u.split("=", 1) for u in a.unavailable)
+    states = [tuple(d.split("=", 1)) if "=" in d else ("state", d) for d in a.state_dir]
+    if not states:
+        states = [("work", a.work)]
     pid = os.getpid()
 
     subjects = []
     for spec in a.runtime:
         name, path = spec.split("=", 1)
-        root = os.path.join(a.state_dir or a.work, f"root-{name}")
-        for variant, bundle in bundles.items():
+        for state, state_dir in states:
+            root = os.path.join(state_dir, f"root-{name}")
+            for variant, bundle in bundles.items():
 
-            def argv_fn(i, path=path, root=root, bundle=bundle, name=name, variant=variant):
-                cid = f"b{pid}-{name}-{variant}-{i}"
-                return [
-                    [path, "--root", root, "run", "--bundle", bundle, cid],
-                    [path, "--root", root, "delete", "--force", cid],
-                ]
+                def argv_fn(i, path=path, root=root, bundle=bundle, name=name, variant=variant,
+                            state=state):
+                    cid = f"b{pid}-{name}-{variant}-{state}-{i}"
+                    return [
+                        [path, "--root", root, "run", "--bundle", bundle, cid],
+                        [path, "--root", root, "delete", "--force", cid],
+                    ]
 
-            subjects.append(Subject(name, variant, "runtime", argv_fn))
+                subjects.append(Subject(name, variant, "runtime", argv_fn, state))
     for spec in a.floor:
         variant, cmd = spec.split("=", 1)
         argv = cmd.split()
@@ -173,20 +185,22 @@ def main():
     for s in subjects:
         if s.name not in names:
             names.append(s.name)
-    by = {(s.name, s.variant): s for s in subjects}
+    by = {(s.name, s.variant, s.state): s for s in subjects}
 
     print(
-        f"{a.n} sequential containers running /bin/true per runtime and configuration, "
-        f"after {a.warmup} warm-up rounds; one container = `RT run` + `RT delete --force`."
+        f"{a.n} sequential containers running /bin/true per runtime, configuration and state "
+        f"directory, after {a.warmup} warm-up rounds; one container = `RT run` + "
+        "`RT delete --force`."
     )
     print("wall = median per container; cpu = mean user+sys per container (runtime + container);")
     print("rss = peak resident set of the runtime or the container (GNU time %M, untimed pass).")
-    for variant in variants:
+    print("state directories: " + ", ".join(f"{n} = {d}" for n, d in states))
+    for variant, (state, _) in itertools.product(variants, states):
         print()
-        print(f"[{variant}]")
+        print(f"[{variant}, state on {state}]")
         print(f"{'':<12} {'wall ms':>8} {'run ms':>8} {'delete ms':>9} {'cpu ms':>8} {'max RSS':>9}  version")
         for name in names:
-            s = by.get((name, variant))
+            s = by.get((name, variant, state)) or by.get((name, variant, None))
             if s is None:
                 continue
             st = stats(s)
@@ -202,24 +216,25 @@ def main():
                 f"{st['rss']}  {ver}{fails}"
             )
 
-    def ratio(num, den, variant, key="median"):
-        x, y = by.get((num, variant)), by.get((den, variant))
+    def ratio(num, den, variant, state, key="median"):
+        x = by.get((num, variant, state)) or by.get((num, variant, None))
+        y = by.get((den, variant, state)) or by.get((den, variant, None))
         sx, sy = (stats(x) if x else None), (stats(y) if y else None)
         if not sx or not sy or x.failures or y.failures:
             return None
         return sx[key] / sy[key]
 
     print()
-    for variant in variants:
+    for variant, (state, _) in itertools.product(variants, states):
         parts = []
         for den in ("crun", "runc", a.floor_label):
-            r = ratio("berth", den, variant)
+            r = ratio("berth", den, variant, state)
             parts.append(f"berth/{den} = {r:.2f}" if r is not None else f"berth/{den} = n/a")
-        r = ratio("crun", a.floor_label, variant)
+        r = ratio("crun", a.floor_label, variant, state)
         parts.append(f"crun/{a.floor_label} = {r:.2f}" if r is not None else f"crun/{a.floor_label} = n/a")
-        r = ratio("berth", "crun", variant, key="run")
+        r = ratio("berth", "crun", variant, state, key="run")
         parts.append(f"`run` alone berth/crun = {r:.2f}" if r is not None else "`run` alone berth/crun = n/a")
-        print(f"ratios [{variant}]: " + ", ".join(parts))
+        print(f"ratios [{variant}, state on {state}]: " + ", ".join(parts))
 
     berth = [s for s in subjects if s.name == "berth"]
     reason = unavailable.get("berth")
@@ -228,7 +243,14 @@ def main():
     if reason is not None:
         print()
         print(f"ERROR: berth-runc could not be measured: {reason}")
-    r = ratio("berth", "crun", a.headline)
+    # One ratio per state directory; the headline is the worse one.
+    print()
+    per_state = [(state, ratio("berth", "crun", a.headline, state)) for state, _ in states]
+    for state, r in per_state:
+        shown = f"{r:.2f}" if r is not None else "n/a"
+        print(f"state on {state} [{a.headline}]: berth/crun = {shown}")
+    rs = [r for _, r in per_state]
+    r = None if any(x is None for x in rs) else max(rs)
     print(f"runtime: berth/crun = {r:.2f} (target <= 0.8)" if r is not None
           else "runtime: berth/crun = n/a (target <= 0.8)")
     return 0 if r is not None else 1

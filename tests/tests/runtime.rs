@@ -1180,3 +1180,468 @@ fn seccomp_notify_hands_the_listener_fd_to_the_agent() {
     assert!(err.contains("Function not implemented"), "{err}");
     assert_nothing_left(&r, &id, b.path());
 }
+
+// --- Issue 11: recursive read-only binds, runc's defaults, seccomp order, the OCI spec ---
+
+/// Debian's runc with a private --root, to compare behaviours in the same test; `None` (the
+/// comparison is skipped) where it is not installed.
+struct PeerRunc {
+    bin: PathBuf,
+    root: tempfile::TempDir,
+}
+
+impl PeerRunc {
+    fn new() -> Option<PeerRunc> {
+        Some(PeerRunc {
+            bin: berth_e2e::which("runc")?,
+            root: tempfile::Builder::new()
+                .prefix("berth-test-peer-runc-")
+                .tempdir()
+                .expect("tempdir"),
+        })
+    }
+
+    fn run_bundle(&self, b: &berth_e2e::Bundle, id: &str) -> (i32, String, String) {
+        let o = output_via_files(
+            std::process::Command::new(&self.bin)
+                .arg("--root")
+                .arg(self.root.path())
+                .args(["run", "--bundle"])
+                .arg(b.path())
+                .arg(id),
+        );
+        (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+    }
+}
+
+/// A tmpfs mounted on the host, unmounted on drop.
+struct HostTmpfs(PathBuf);
+
+impl HostTmpfs {
+    fn mount(at: &Path) -> HostTmpfs {
+        std::fs::create_dir_all(at).expect("mkdir");
+        let st = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "size=1m",
+                "berth-test",
+                at.to_str().expect("utf8"),
+            ])
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mount tmpfs on {}", at.display());
+        HostTmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn kernel_has_mount_setattr() -> bool {
+    // mount_setattr(2) came with Linux 5.12.
+    let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut it = rel
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (major, minor) >= (5, 12)
+}
+
+#[test]
+fn rro_bind_is_read_only_in_every_submount() {
+    if !ready()
+        || !require(
+            kernel_has_mount_setattr(),
+            "rro needs Linux 5.12+ (mount_setattr)",
+        )
+    {
+        return;
+    }
+    let r = Runc::new();
+    let host = tempfile::tempdir().expect("tempdir");
+    let _sub = HostTmpfs::mount(&host.path().join("sub"));
+    let script = "touch /data/top; echo top=$?; touch /data/sub/x; echo sub=$?";
+    let bind = |opts: &[&str]| {
+        let mut c = config(&["sh", "-c", script]);
+        c["mounts"].as_array_mut().expect("mounts").push(json!({
+            "destination": "/data", "type": "bind",
+            "source": host.path(), "options": opts
+        }));
+        berth_e2e::Bundle::new(&c)
+    };
+    let b = bind(&["rbind", "rro"]);
+    let id = unique_id("rro");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out, "top=1\nsub=1",
+        "rro: the bind and the tmpfs below it are read-only: {out}\n{err}"
+    );
+    assert!(
+        err.matches("Read-only file system").count() == 2,
+        "both writes fail with EROFS: {err}"
+    );
+    assert!(
+        !host.path().join("sub/x").exists() && !host.path().join("top").exists(),
+        "nothing reached the host"
+    );
+    if let Some(peer) = PeerRunc::new() {
+        let (pcode, pout, perr) = peer.run_bundle(&b, &unique_id("rro-runc"));
+        assert_eq!((pcode, pout.as_str()), (0, out.as_str()), "runc: {perr}");
+    }
+    // Plain `ro` stays what runc makes of it: read-only at the top only.
+    let b = bind(&["rbind", "ro"]);
+    let (code, out, err) = r.run_bundle(&b, &unique_id("ro"));
+    assert_eq!((code, out.as_str()), (0, "top=1\nsub=0"), "{err}");
+    assert!(host.path().join("sub/x").exists());
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn cgroup_mount_is_read_only_and_dev_has_runcs_symlinks() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    // CAP_DAC_OVERRIDE (Docker's default set has it): the mode of /sys/fs/cgroup cannot be what
+    // stops the writes, only a read-only mount.
+    let mut c = config(&[
+        "sh",
+        "-c",
+        "mkdir /sys/fs/cgroup/x 2>/dev/null; echo mkdir=$?; \
+         grep -c ' /sys/fs/cgroup ro,' /proc/self/mountinfo; \
+         for l in fd stdin stdout stderr core; do echo $l=$(readlink /dev/$l); done",
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        c["process"]["capabilities"][set]
+            .as_array_mut()
+            .expect("caps")
+            .push(json!("CAP_DAC_OVERRIDE"));
+    }
+    let b = berth_e2e::Bundle::new(&c);
+    let (code, out, err) = r.run_bundle(&b, &unique_id("cgro"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "mkdir=1", "/sys/fs/cgroup is read-only: {out}");
+    assert_eq!(l[1], "1", "mounted ro: {out}");
+    assert_eq!(
+        &l[2..],
+        [
+            "fd=/proc/self/fd",
+            "stdin=/proc/self/fd/0",
+            "stdout=/proc/self/fd/1",
+            "stderr=/proc/self/fd/2",
+            "core=/proc/kcore"
+        ],
+        "{out}"
+    );
+    // runc makes the same links (it skips /dev/core on kernels without /proc/kcore).
+    if let Some(peer) = PeerRunc::new() {
+        let (pcode, pout, perr) = peer.run_bundle(&b, &unique_id("cgro-runc"));
+        assert_eq!(pcode, 0, "runc: {perr}");
+        let plinks: Vec<&str> = pout.lines().skip(2).collect();
+        let expect: Vec<&str> = l[2..]
+            .iter()
+            .copied()
+            .filter(|x| Path::new("/proc/kcore").exists() || !x.starts_with("core="))
+            .collect();
+        let plinks: Vec<&str> = plinks.into_iter().filter(|x| *x != "core=").collect();
+        assert_eq!(plinks, expect, "runc: {pout}");
+    }
+}
+
+fn seccomp_without(names: &[&str]) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    })
+}
+
+#[test]
+fn seccomp_profile_without_close_range_runs_the_process() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let peer = PeerRunc::new();
+    // With and without noNewPrivileges (Docker runs without, and then the filter needs
+    // CAP_SYS_ADMIN to load, which the process does not keep).
+    for nnp in [true, false] {
+        let mut c = config(&["sh", "-c", "echo hello; grep CapEff /proc/self/status"]);
+        c["process"]["noNewPrivileges"] = json!(nnp);
+        c["linux"]["seccomp"] = seccomp_without(&["close_range"]);
+        let b = berth_e2e::Bundle::new(&c);
+        let (code, out, err) = r.run_bundle(&b, &unique_id("noclose"));
+        assert_eq!(code, 0, "nnp={nnp}: {err}");
+        assert_eq!(
+            out, "hello\nCapEff:\t0000000020000420",
+            "nnp={nnp}: the process ran with its own capabilities only: {err}"
+        );
+        if let Some(p) = &peer {
+            let (pcode, pout, perr) = p.run_bundle(&b, &unique_id("noclose-runc"));
+            assert_eq!((pcode, pout.as_str()), (0, out.as_str()), "runc: {perr}");
+        }
+    }
+}
+
+#[test]
+fn seccomp_profile_blocking_execve_fails_run_and_start() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["echo", "hello"]);
+    c["linux"]["seccomp"] = seccomp_without(&["execve", "execveat"]);
+    let b = berth_e2e::Bundle::new(&c);
+    let id = unique_id("noexec");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_ne!(code, 0, "run fails: {out}\n{err}");
+    assert!(
+        err.contains("exec \"echo\": Operation not permitted") && err.contains("linux.seccomp"),
+        "run says why: {err}"
+    );
+    assert_nothing_left(&r, &id, b.path());
+    if let Some(p) = PeerRunc::new() {
+        let (pcode, _, perr) = p.run_bundle(&b, &unique_id("noexec-runc"));
+        assert_ne!(pcode, 0, "runc fails too: {perr}");
+    }
+    // create + start, as a daemon drives it: start is where the exec happens.
+    let id = unique_id("noexec-start");
+    let bundle = b.path().to_str().expect("utf8");
+    r.ok(&["create", "--bundle", bundle, &id]);
+    let o = r.run(&["start", &id]);
+    assert!(!o.status.success(), "start fails");
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("cannot start container {id}"))
+            && e.contains("Operation not permitted")
+            && e.contains("linux.seccomp"),
+        "start says why: {e}"
+    );
+    r.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn oci_1_3_config_is_accepted() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["echo", "ok"]);
+    c["ociVersion"] = json!("1.3.0");
+    let b = berth_e2e::Bundle::new(&c);
+    let id = unique_id("oci13");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_eq!((code, out.as_str()), (0, "ok"), "{err}");
+    if let Some(p) = PeerRunc::new() {
+        let (pcode, pout, perr) = p.run_bundle(&b, &unique_id("oci13-runc"));
+        assert_eq!((pcode, pout.as_str()), (0, "ok"), "runc: {perr}");
+    }
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_shares_the_runtimes() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/mnt; ls /proc | grep -c '^[0-9]'; cat /marker",
+    ]);
+    c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}]);
+    let b = berth_e2e::Bundle::new(&c);
+    std::fs::write(b.rootfs().join("marker"), "in the rootfs").expect("marker");
+    let id = unique_id("nomntns");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    let host_ns = std::fs::read_link("/proc/self/ns/mnt").expect("ns");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        Path::new(l[0]),
+        host_ns,
+        "the runtime's mount namespace: {out}"
+    );
+    assert!(l[1].parse::<u32>().expect("count") <= 3, "own /proc: {out}");
+    assert_eq!(l[2], "in the rootfs", "{out}");
+    // runc leaves the container's mounts (/proc, /dev, ...) on the host; berth-runc detaches
+    // them with the container.
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn hostname_is_set_in_a_joined_uts_namespace() {
+    if !ready() || !require(berth_e2e::which("unshare").is_some(), "unshare is missing") {
+        return;
+    }
+    let r = Runc::new();
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--uts", "sleep", "600"])
+        .spawn()
+        .expect("unshare");
+    let ns = format!("/proc/{}/ns/uts", holder.id());
+    // unshare execs sleep once the namespace is made.
+    while std::fs::read_link(&ns).ok() == std::fs::read_link("/proc/self/ns/uts").ok() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let mut c = config(&["hostname"]);
+    c["hostname"] = json!("joined-uts");
+    c["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts", "path": ns}]);
+    let b = berth_e2e::Bundle::new(&c);
+    let id = unique_id("utsjoin");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    let seen = std::process::Command::new("nsenter")
+        .args(["-t", &holder.id().to_string(), "-u", "hostname"])
+        .output()
+        .map(|o| stdout(&o));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!((code, out.as_str()), (0, "joined-uts"), "{err}");
+    assert_eq!(
+        seen.expect("nsenter"),
+        "joined-uts",
+        "set in the joined namespace"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname"),
+        host_name,
+        "not on the host"
+    );
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn rootfs_propagation_unbindable_is_applied_to_the_container_root() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["head", "-n1", "/proc/self/mountinfo"]);
+    c["linux"]["rootfsPropagation"] = json!("unbindable");
+    let b = berth_e2e::Bundle::new(&c);
+    let id = unique_id("unbind");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    let fields: Vec<&str> = out.split(" - ").next().unwrap_or("").split(' ').collect();
+    assert_eq!(fields.get(4), Some(&"/"), "the root mount: {out}");
+    assert!(
+        fields.contains(&"unbindable"),
+        "the container's / is unbindable: {out}"
+    );
+    // (runc 1.1 makes the host's / unbindable before it binds the rootfs, and fails with
+    // EINVAL where the rootfs is on that filesystem.)
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn apparmor_profile_is_refused_where_apparmor_is_off() {
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    if !ready() || !require(!apparmor, "this host runs AppArmor") {
+        return;
+    }
+    let r = Runc::new();
+    let mut c = config(&["echo", "unconfined"]);
+    c["process"]["apparmorProfile"] = json!("docker-default");
+    let b = berth_e2e::Bundle::new(&c);
+    let id = unique_id("aa");
+    let (code, out, err) = r.run_bundle(&b, &id);
+    assert_ne!(code, 0, "refused: {out}");
+    assert!(out.is_empty(), "the process never ran: {out}");
+    assert!(
+        err.contains("process.apparmorProfile") && err.contains("AppArmor is not enabled"),
+        "{err}"
+    );
+    if let Some(p) = PeerRunc::new() {
+        let (pcode, pout, perr) = p.run_bundle(&b, &unique_id("aa-runc"));
+        assert!(pcode != 0 && pout.is_empty(), "runc refuses too: {perr}");
+    }
+    assert_nothing_left(&r, &id, b.path());
+}
+
+#[test]
+fn init_failures_reach_create_with_step_and_errno() {
+    if !ready() {
+        return;
+    }
+    let r = Runc::new();
+    /// (case, edit of the config, what the error must say)
+    type Case = (&'static str, fn(&mut Value), &'static [&'static str]);
+    let cases: [Case; 4] = [
+        (
+            // Fails in the init's first steps, before it reads the runtime's first message.
+            "badns",
+            |c| {
+                let ns = c["linux"]["namespaces"].as_array_mut().expect("ns");
+                ns.retain(|n| n["type"] != "ipc");
+                ns.push(json!({"type": "ipc", "path": "/proc/self/ns/net"}));
+            },
+            &[
+                "linux.namespaces: joining ipc namespace",
+                "Invalid argument",
+            ],
+        ),
+        (
+            "nosrc",
+            |c| {
+                c["mounts"].as_array_mut().expect("mounts").push(json!({
+                    "destination": "/data", "type": "bind",
+                    "source": "/nonexistent-berth-test", "options": ["rbind"]
+                }));
+            },
+            &[
+                "/nonexistent-berth-test on /data",
+                "No such file or directory",
+            ],
+        ),
+        (
+            "badcwd",
+            |c| c["process"]["cwd"] = json!("/bin/busybox/x"),
+            &["process.cwd", "Not a directory"],
+        ),
+        (
+            // An init that dies without a word (killed here by a createRuntime hook): how.
+            "killed",
+            |c| {
+                c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
+                    "kill -9 $(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p')"]}]});
+            },
+            &[
+                "the container init exited before it was ready",
+                "killed by signal 9",
+            ],
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let mut c = config(&["true"]);
+        edit(&mut c);
+        let b = berth_e2e::Bundle::new(&c);
+        let id = unique_id(name);
+        let o = r.run(&["create", "--bundle", b.path().to_str().expect("utf8"), &id]);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{name}: create fails");
+        for w in want {
+            assert!(e.contains(w), "{name}: {w:?} in {e:?}");
+        }
+        assert!(
+            !e.contains("Broken pipe") && !e.contains("Connection reset"),
+            "{name}: {e}"
+        );
+        assert_nothing_left(&r, &id, b.path());
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! Parsing goes through `serde_path_to_error` so a type error names the exact field
 //! (`linux.namespaces[2].type: unknown variant ...`). Validation then checks what serde cannot:
-//! the supported ociVersion range (1.0.x to 1.2.x), required fields, absolute paths, namespace
+//! the supported ociVersion range (1.0.x to 1.3.x), required fields, absolute paths, namespace
 //! combinations. Each failure is one line that starts with the field's path.
 
 use crate::error::{Error, Result};
@@ -65,7 +65,8 @@ pub fn parse(data: &[u8]) -> Result<Spec> {
     })
 }
 
-/// True for ociVersion 1.0.x, 1.1.x and 1.2.x (pre-release suffixes like `-dev` allowed).
+/// True for ociVersion 1.0.x to 1.3.x, 1.3 being the current runtime spec (pre-release
+/// suffixes like `-dev` allowed).
 pub fn version_supported(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let mut parts = core.split('.');
@@ -74,7 +75,7 @@ pub fn version_supported(v: &str) -> bool {
     else {
         return false;
     };
-    major == "1" && matches!(minor, "0" | "1" | "2") && patch.parse::<u32>().is_ok()
+    major == "1" && matches!(minor, "0" | "1" | "2" | "3") && patch.parse::<u32>().is_ok()
 }
 
 fn bad(msg: String) -> Error {
@@ -85,7 +86,7 @@ fn bad(msg: String) -> Error {
 pub fn validate(spec: &Spec) -> Result<()> {
     if !version_supported(spec.version()) {
         return Err(bad(format!(
-            "ociVersion: unsupported version {:?} (supported: 1.0.x to 1.2.x)",
+            "ociVersion: unsupported version {:?} (supported: 1.0.x to 1.3.x)",
             spec.version()
         )));
     }
@@ -149,18 +150,20 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    // A uts namespace joined by path is the container's too: the names are set in it (runc,
+    // crun); only the runtime's own is refused.
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
-        && !new_ns.contains(&LinuxNamespaceType::Uts)
+        && !seen.contains(&LinuxNamespaceType::Uts)
     {
         return Err(bad(
-            "hostname: setting the hostname needs a new uts namespace".into(),
+            "hostname: setting the hostname needs a uts namespace in linux.namespaces".into(),
         ));
     }
     if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
-        && !new_ns.contains(&LinuxNamespaceType::Uts)
+        && !seen.contains(&LinuxNamespaceType::Uts)
     {
         return Err(bad(
-            "domainname: setting the domainname needs a new uts namespace".into(),
+            "domainname: setting the domainname needs a uts namespace in linux.namespaces".into(),
         ));
     }
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
@@ -289,11 +292,11 @@ mod tests {
     }
 
     #[test]
-    fn accepts_versions_1_0_to_1_2() {
-        for v in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1"] {
+    fn accepts_versions_1_0_to_1_3() {
+        for v in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1", "1.3.0"] {
             assert!(version_supported(v), "{v}");
         }
-        for v in ["0.9.0", "1.3.0", "2.0.0", "1.0", "x"] {
+        for v in ["0.9.0", "1.4.0", "2.0.0", "1.0", "x"] {
             assert!(!version_supported(v), "{v}");
         }
     }
@@ -342,6 +345,23 @@ mod tests {
         v["hostname"] = serde_json::json!("x");
         let e = check(v).expect_err("must fail").to_string();
         assert!(e.contains("hostname"), "{e}");
+    }
+
+    #[test]
+    fn hostname_in_a_joined_uts_namespace_is_valid() {
+        let mut v = minimal();
+        v["hostname"] = serde_json::json!("x");
+        v["linux"]["namespaces"] = serde_json::json!([
+            {"type": "mount"}, {"type": "uts", "path": "/proc/1/ns/uts"}
+        ]);
+        check(v).expect("valid");
+    }
+
+    #[test]
+    fn no_mount_namespace_is_valid() {
+        let mut v = minimal();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        check(v).expect("valid");
     }
 
     #[test]

@@ -7,13 +7,16 @@ use serde_json::{json, Value};
 pub fn features() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.2.1",
+        "ociVersionMax": "1.3.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
             "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
-            "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
-            "shared", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable"
+            "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec", "rnoatime",
+            "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid",
+            "rnosymfollow", "ro", "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave",
+            "rstrictatime", "rsuid", "rsymfollow", "runbindable", "rw", "shared", "slave",
+            "strictatime", "suid", "sync", "tmpcopyup", "unbindable"
         ],
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
@@ -26,11 +29,56 @@ pub fn features() -> Value {
                 "archs": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {"io.github.berth.runtime.version": env!("CARGO_PKG_VERSION")}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_recursive_option_parsed_is_listed() {
+        let doc = super::features();
+        let listed: Vec<&str> = doc["mountOptions"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        for o in [
+            "rro",
+            "rrw",
+            "rnosuid",
+            "rsuid",
+            "rnodev",
+            "rdev",
+            "rnoexec",
+            "rexec",
+            "rnoatime",
+            "ratime",
+            "rrelatime",
+            "rnorelatime",
+            "rstrictatime",
+            "rnostrictatime",
+            "rnodiratime",
+            "rdiratime",
+            "rnosymfollow",
+            "rsymfollow",
+        ] {
+            assert!(listed.contains(&o), "{o}");
+            let parsed = crate::init::mounts::parse(&[o.to_string()]);
+            assert_eq!(
+                parsed.rec_attr.names,
+                [o],
+                "{o} is parsed as a recursive option"
+            );
+        }
+        assert!(crate::config::version_supported(
+            doc["ociVersionMax"].as_str().expect("max")
+        ));
+    }
 }

@@ -23,6 +23,7 @@ mod init;
 mod namespaces;
 mod passwd;
 pub mod selfexe;
+mod shared_mountns;
 pub mod spec_default;
 pub mod state;
 pub mod trace;

@@ -10,6 +10,7 @@
 //! - [`fd`]: fd hygiene before exec (close_range with CLOEXEC)
 //! - [`keyring`]: a fresh session keyring per container
 //! - [`mount`](mod@mount): mount_setattr (read-only detached mounts for the runtime binary)
+//! - [`thread`]: per-thread namespace changes for helper threads (mount views)
 //! - [`net`]: bring up the loopback interface of a new network namespace
 //! - [`bpf`]: BPF program load/attach for the cgroup v2 device controller
 
@@ -20,3 +21,4 @@ pub mod mount;
 pub mod net;
 pub mod process;
 pub mod signal;
+pub mod thread;

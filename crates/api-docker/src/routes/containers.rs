@@ -3,13 +3,15 @@
 use super::{filters, json_body, qbool, qint, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::{self, StreamOptions};
+use crate::version::ApiVersion;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use berth_engine::containers::attach::AttachWait;
+use berth_engine::containers::create::CreateOptions;
 use berth_engine::containers::list::ListOptions;
 use berth_engine::containers::logs::LogsOptions;
 use berth_engine::containers::wait::WaitCondition;
@@ -33,16 +35,51 @@ pub fn routes() -> Router<Engine> {
         .route("/containers/{id}/resize", post(resize))
 }
 
-async fn create(State(e): State<Engine>, q: Query, body: Bytes) -> ApiResult<Response> {
-    let body: ContainerCreateBody = json_body(&body)?;
+async fn create(
+    State(e): State<Engine>,
+    Extension(v): Extension<ApiVersion>,
+    q: Query,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let mut body: ContainerCreateBody = json_body(&body)?;
+    let opts = read_only_mounts_for_version(&mut body, v)?;
     let created = e
-        .container_create(q.get("name").map(|s| s.as_str()), body)
+        .container_create_with(q.get("name").map(|s| s.as_str()), body, opts)
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"Id": created.id, "Warnings": created.warnings})),
     )
         .into_response())
+}
+
+/// moby before API 1.44 knew no recursively read-only mounts: an older client's read-only
+/// binds stay read-only at the top only, `ReadOnlyNonRecursive` is ignored and
+/// `ReadOnlyForceRecursive` refused.
+fn read_only_mounts_for_version(
+    body: &mut ContainerCreateBody,
+    v: ApiVersion,
+) -> ApiResult<CreateOptions> {
+    if v.at_least(1, 44) {
+        return Ok(CreateOptions::default());
+    }
+    let mounts = body
+        .host_config
+        .iter_mut()
+        .flat_map(|hc| hc.mounts.iter_mut().flatten());
+    for m in mounts {
+        if let Some(b) = m.bind_options.as_mut() {
+            b.read_only_non_recursive = None;
+            if b.read_only_force_recursive == Some(true) {
+                return Err(ApiError::bad_request(
+                    "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer",
+                ));
+            }
+        }
+    }
+    Ok(CreateOptions {
+        default_read_only_non_recursive: true,
+    })
 }
 
 async fn list(State(e): State<Engine>, q: Query) -> ApiResult<Response> {

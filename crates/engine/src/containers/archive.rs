@@ -10,10 +10,11 @@
 //! Extraction reuses berth-image's layer unpacker on the resolved directory's fd, which
 //! confines every entry to it and refuses to write through symlinks.
 //!
-//! The rootfs is the mounted overlay while the container runs; for a stopped container its
-//! snapshot is mounted on the rootfs directory for the duration of the request and unmounted
-//! after. The container's lifecycle lock is held meanwhile, so a start or stop waits for a
-//! copy to finish rather than changing the mounts under it.
+//! The root is the container's file system with its volumes, binds, tmpfs mounts and
+//! generated /etc files in place ([`super::fs_view`]), so a copy into `/data` of a container
+//! with a volume there lands in the volume, as with dockerd. The container's lifecycle lock is
+//! held meanwhile, so a start or stop waits for a copy to finish rather than changing the
+//! mounts under it.
 
 use crate::error::{Error, Result};
 use crate::Engine;
@@ -64,8 +65,8 @@ impl Engine {
         let engine = self.clone();
         let (key, path) = (key.to_string(), path.to_string());
         tokio::task::spawn_blocking(move || {
-            let root = engine.rootfs_for(&rec)?;
-            let t = resolve_source(&root.path, &path, &key)?;
+            let view = engine.fs_view_for(&rec)?;
+            let t = resolve_source(view.root(), &path, &key)?;
             Ok(t.stat)
         })
         .await
@@ -88,14 +89,14 @@ impl Engine {
             let _op = c.op.lock().await;
             let rec = c.record();
             let done = tokio::task::spawn_blocking(move || {
-                let root = match engine.rootfs_for(&rec) {
+                let view = match engine.fs_view_for(&rec) {
                     Ok(r) => r,
                     Err(e) => {
                         let _ = stat_tx.send(Err(e));
                         return;
                     }
                 };
-                let t = match resolve_source(&root.path, &path, &key) {
+                let t = match resolve_source(view.root(), &path, &key) {
                     Ok(t) => t,
                     Err(e) => {
                         let _ = stat_tx.send(Err(e));
@@ -113,7 +114,7 @@ impl Engine {
                 // Unmount before the last chunk goes out (the fds into the mount first), so
                 // a client that has the whole archive finds the container as it was.
                 drop(t);
-                drop(root);
+                drop(view);
                 if let Err(e) = res.and_then(|()| w.flush()) {
                     // The client may be gone already; then nobody needs to know.
                     let _ = tx.blocking_send(Err(e));
@@ -142,11 +143,6 @@ impl Engine {
         let c = self.containers.find(key)?;
         let _op = c.op.lock().await;
         let rec = c.record();
-        if rec.host_config.readonly_rootfs == Some(true) {
-            return Err(Error::Forbidden(
-                "container rootfs is marked read-only".into(),
-            ));
-        }
         // The whole archive first, in an unnamed file: the overwrite checks read it before
         // anything is written, and a client that stops halfway leaves the container unchanged.
         let spool = spool_file(&self.paths.data_root)?;
@@ -160,22 +156,36 @@ impl Engine {
         let spool = f.into_std().await;
         let engine = self.clone();
         let (key, path) = (key.to_string(), path.to_string());
+        let readonly_rootfs = rec.host_config.readonly_rootfs == Some(true);
         tokio::task::spawn_blocking(move || {
-            let root = engine.rootfs_for(&rec)?;
-            extract(&root.path, &path, &key, spool, opts)
+            let view = engine.fs_view_for(&rec)?;
+            extract(view.root(), &path, &key, spool, opts, |dir| {
+                view.check_writable(dir, readonly_rootfs)
+            })
         })
         .await
         .map_err(|e| Error::internal("archive", e))?
     }
 
-    /// The container's root file system, mounted for as long as the guard lives.
-    fn rootfs_for(&self, rec: &crate::containers::ContainerRecord) -> Result<RootfsGuard> {
-        let path = self.paths.rootfs(&rec.id);
-        if rec.state.status.is_live() || crate::util::is_mountpoint(&path) {
-            return Ok(RootfsGuard {
-                path,
-                mounted: false,
-            });
+    /// The container's file system with its mounts, for as long as the view lives.
+    fn fs_view_for(&self, rec: &crate::containers::ContainerRecord) -> Result<ArchiveView> {
+        let rootfs = self.paths.rootfs(&rec.id);
+        if rec.state.status.is_live() && rec.state.pid > 0 {
+            let (mut mounts, _) = self.volumes_for_view(rec, false)?;
+            mounts.extend(tmpfs_mounts(rec));
+            mounts.extend(self.etc_file_mounts(rec));
+            let pid = i32::try_from(rec.state.pid).unwrap_or(0);
+            if let Some(view) = super::fs_view::open_running(pid, &rootfs, mounts)? {
+                return Ok(ArchiveView {
+                    view,
+                    _volumes: VolumeRefs {
+                        engine: self.clone(),
+                        id: rec.id.clone(),
+                        names: Vec::new(),
+                    },
+                });
+            }
+            // The process is gone: read the container as a stopped one.
         }
         if rec.snapshot.is_empty() {
             return Err(Error::Internal(format!(
@@ -183,36 +193,128 @@ impl Engine {
                 rec.id
             )));
         }
-        let mounts = self.images.snapshots().mounts(&rec.snapshot)?;
-        std::fs::create_dir_all(&path)
-            .map_err(|e| Error::internal(format!("creating {}", path.display()), e))?;
-        if let Err(e) = berth_image::mount::mount_all(&mounts, &path) {
-            // A partial mount (several mounts, a later one failed) must not stay.
-            while crate::util::is_mountpoint(&path)
-                && berth_image::mount::unmount_path(&path).is_ok()
-            {}
-            return Err(e.into());
-        }
-        Ok(RootfsGuard {
-            path,
-            mounted: true,
+        let snapshot = self.images.snapshots().mounts(&rec.snapshot)?;
+        let (mut mounts, names) = self.volumes_for_view(rec, true)?;
+        let volumes = VolumeRefs {
+            engine: self.clone(),
+            id: rec.id.clone(),
+            names,
+        };
+        mounts.extend(self.etc_file_mounts(rec));
+        // Parents before what is mounted below them.
+        mounts.sort_by_key(|m| {
+            Path::new(&m.destination)
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .count()
+        });
+        let view = super::fs_view::open_stopped(&rootfs, snapshot, mounts)?;
+        Ok(ArchiveView {
+            view,
+            _volumes: volumes,
         })
+    }
+
+    /// The generated /etc/hostname, /etc/hosts and /etc/resolv.conf (another container's with
+    /// `--network container:NAME`), where the user mounts nothing of their own.
+    fn etc_file_mounts(
+        &self,
+        rec: &crate::containers::ContainerRecord,
+    ) -> Vec<super::fs_view::ViewMount> {
+        let hc = &rec.host_config;
+        let owner = match hc
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("container:"))
+        {
+            Some(other) => match self.containers.find(other) {
+                Ok(c) => c.record().id,
+                Err(_) => return Vec::new(),
+            },
+            None => rec.id.clone(),
+        };
+        let dir = self.paths.bundle(&owner);
+        let user_has = |d: &str| {
+            rec.mount_points
+                .iter()
+                .any(|m| m.destination.trim_end_matches('/') == d)
+                || tmpfs_mounts(rec)
+                    .iter()
+                    .any(|m| m.destination.trim_end_matches('/') == d)
+        };
+        ["hostname", "hosts", "resolv.conf"]
+            .into_iter()
+            .map(|f| (format!("/etc/{f}"), dir.join(f)))
+            .filter(|(dest, src)| src.is_file() && !user_has(dest))
+            .map(|(destination, src)| super::fs_view::ViewMount {
+                destination,
+                source: Some(src),
+                rw: hc.readonly_rootfs != Some(true),
+                non_recursive: true,
+                read_only_non_recursive: false,
+                is_volume: false,
+            })
+            .collect()
     }
 }
 
-/// A rootfs in use; unmounts on drop when this request mounted it.
-struct RootfsGuard {
-    path: PathBuf,
-    mounted: bool,
+/// The container's tmpfs mounts (HostConfig.Tmpfs and tmpfs entries of HostConfig.Mounts):
+/// only a running container has their contents.
+fn tmpfs_mounts(rec: &crate::containers::ContainerRecord) -> Vec<super::fs_view::ViewMount> {
+    let hc = &rec.host_config;
+    let from_tmpfs = hc
+        .tmpfs
+        .iter()
+        .flatten()
+        .map(|(dest, opts)| (dest.clone(), opts.split(',').any(|o| o.trim() == "ro")));
+    let from_mounts = hc
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.typ == Some(bollard_stubs::models::MountType::TMPFS))
+        .map(|m| {
+            (
+                m.target.clone().unwrap_or_default(),
+                m.read_only.unwrap_or(false),
+            )
+        });
+    from_tmpfs
+        .chain(from_mounts)
+        .map(|(destination, ro)| super::fs_view::ViewMount {
+            destination,
+            source: None,
+            rw: !ro,
+            non_recursive: false,
+            read_only_non_recursive: false,
+            is_volume: true,
+        })
+        .collect()
 }
 
-impl Drop for RootfsGuard {
+/// A view in use, with the volume references it holds. The fields drop in order: the
+/// view's mounts go before the references that keep the volumes mounted.
+struct ArchiveView {
+    view: super::fs_view::FsView,
+    _volumes: VolumeRefs,
+}
+
+impl std::ops::Deref for ArchiveView {
+    type Target = super::fs_view::FsView;
+    fn deref(&self) -> &Self::Target {
+        &self.view
+    }
+}
+
+/// References a view of a stopped container holds on its volumes with mount options.
+struct VolumeRefs {
+    engine: Engine,
+    id: String,
+    names: Vec<String>,
+}
+
+impl Drop for VolumeRefs {
     fn drop(&mut self) {
-        if self.mounted {
-            if let Err(e) = berth_image::mount::unmount_path(&self.path) {
-                tracing::error!(path = %self.path.display(), error = %e, "archive: unmount");
-            }
-        }
+        self.engine.volumes_view_release(&self.id, &self.names);
     }
 }
 
@@ -287,15 +389,6 @@ fn not_found(path: &str, key: &str) -> Error {
     Error::NotFound(format!("Could not find the file {path} in container {key}"))
 }
 
-fn open_root(root: &Path) -> Result<OwnedFd> {
-    rfs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::internal(format!("opening {}", root.display()), e))
-}
-
 /// `path` of `root` (a relative path), resolved in its scope.
 fn open_in_root(root: BorrowedFd<'_>, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     loop {
@@ -332,15 +425,13 @@ struct Source {
     rebase: String,
 }
 
-fn resolve_source(root: &Path, path: &str, key: &str) -> Result<Source> {
-    let root_fd = open_root(root)?;
+fn resolve_source(root_fd: BorrowedFd<'_>, path: &str, key: &str) -> Result<Source> {
     let sp = split_path(path);
     let nf = |e: Errno| match e {
         Errno::NOENT | Errno::NOTDIR | Errno::LOOP => not_found(path, key),
         e => Error::internal(format!("resolving {path} in container {key}"), e),
     };
-    let parent =
-        open_in_root(root_fd.as_fd(), &sp.dir, OFlags::PATH | OFlags::DIRECTORY).map_err(nf)?;
+    let parent = open_in_root(root_fd, &sp.dir, OFlags::PATH | OFlags::DIRECTORY).map_err(nf)?;
     let name = match sp.base.as_str() {
         "" | "." => None,
         b => Some(PathBuf::from(b)),
@@ -359,8 +450,8 @@ fn resolve_source(root: &Path, path: &str, key: &str) -> Result<Source> {
             Vec::new(),
         )
         .map(|c| PathBuf::from(OsStr::from_bytes(c.as_bytes())))
-        .unwrap_or_else(|_| root.to_path_buf());
-        link_target = match open_in_root(root_fd.as_fd(), &sp.abs, OFlags::PATH) {
+        .unwrap_or_else(|_| PathBuf::from("/"));
+        link_target = match open_in_root(root_fd, &sp.abs, OFlags::PATH) {
             Ok(fd) => container_path_of(fd.as_fd(), &root_real),
             Err(_) => None,
         }
@@ -608,15 +699,15 @@ fn add_entry(
 
 /// Extracts the spooled tar into the directory `path` (resolved fully in the root's scope).
 fn extract(
-    root: &Path,
+    root_fd: BorrowedFd<'_>,
     path: &str,
     key: &str,
     mut spool: std::fs::File,
     opts: PutOptions,
+    check_writable: impl FnOnce(BorrowedFd<'_>) -> Result<()>,
 ) -> Result<()> {
-    let root_fd = open_root(root)?;
     let sp = split_path(path);
-    let dest = open_in_root(root_fd.as_fd(), &sp.abs, OFlags::PATH).map_err(|e| match e {
+    let dest = open_in_root(root_fd, &sp.abs, OFlags::PATH).map_err(|e| match e {
         Errno::NOENT | Errno::NOTDIR | Errno::LOOP => not_found(path, key),
         e => Error::internal(format!("resolving {path} in container {key}"), e),
     })?;
@@ -626,6 +717,7 @@ fn extract(
             "extraction point is not a directory".into(),
         ));
     }
+    check_writable(dest.as_fd())?;
     spool
         .rewind()
         .map_err(|e| Error::internal("archive spool", e))?;
@@ -705,6 +797,10 @@ fn check_archive(
 mod tests {
     use super::*;
 
+    fn root(d: &tempfile::TempDir) -> OwnedFd {
+        rfs::open(d.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).expect("root")
+    }
+
     #[test]
     fn paths_split_as_dockerd() {
         let s = split_path("/etc/passwd");
@@ -782,19 +878,19 @@ mod tests {
     fn symlinks_resolve_inside_the_root() {
         let d = tree();
         // The directory part follows `link` -> /etc of the root, not the host's /etc.
-        let s = resolve_source(d.path(), "/link/hostname", "c").expect("stat");
+        let s = resolve_source(root(&d).as_fd(), "/link/hostname", "c").expect("stat");
         assert_eq!(s.stat.name, "hostname");
         assert_eq!(s.stat.size, 4);
         // A symlink as last element is reported, with its target in the container's scope.
-        let s = resolve_source(d.path(), "/etc/up", "c").expect("stat");
+        let s = resolve_source(root(&d).as_fd(), "/etc/up", "c").expect("stat");
         assert_eq!(s.stat.mode & (1 << 27), 1 << 27);
         assert_eq!(s.stat.link_target, "/");
-        let s = resolve_source(d.path(), "/link", "c").expect("stat");
+        let s = resolve_source(root(&d).as_fd(), "/link", "c").expect("stat");
         assert_eq!(s.stat.link_target, "/etc");
         // `..` through a symlink stays in the root.
-        let s = resolve_source(d.path(), "/etc/up/etc/hostname", "c").expect("stat");
+        let s = resolve_source(root(&d).as_fd(), "/etc/up/etc/hostname", "c").expect("stat");
         assert_eq!(s.stat.size, 4);
-        let e = resolve_source(d.path(), "/nope", "web")
+        let e = resolve_source(root(&d).as_fd(), "/nope", "web")
             .err()
             .expect("missing");
         assert_eq!(
@@ -807,7 +903,7 @@ mod tests {
     #[test]
     fn tar_of_a_directory_and_a_file() {
         let d = tree();
-        let s = resolve_source(d.path(), "/etc", "c").expect("stat");
+        let s = resolve_source(root(&d).as_fd(), "/etc", "c").expect("stat");
         let entries = tar_of(&s);
         let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(
@@ -825,9 +921,9 @@ mod tests {
         assert_eq!(entries[4].1, tar::EntryType::Link);
         assert_eq!(entries[5].1, tar::EntryType::Symlink);
         // Through a trailing slash the symlink is followed and the entries keep its name.
-        let s = resolve_source(d.path(), "/link/", "c").expect("stat");
+        let s = resolve_source(root(&d).as_fd(), "/link/", "c").expect("stat");
         assert_eq!(tar_of(&s)[0].0, "link/");
-        let s = resolve_source(d.path(), "/root", "c").expect("stat");
+        let s = resolve_source(root(&d).as_fd(), "/root", "c").expect("stat");
         let mut out = Vec::new();
         write_tar(&s, &mut out).expect("tar");
         let mut a = tar::Archive::new(&out[..]);
@@ -838,7 +934,7 @@ mod tests {
             .expect("one")
             .expect("entry");
         assert_eq!(e.link_name_bytes().as_deref(), Some(&b"/"[..]));
-        let s = resolve_source(d.path(), "/etc/hostname", "c").expect("stat");
+        let s = resolve_source(root(&d).as_fd(), "/etc/hostname", "c").expect("stat");
         let entries = tar_of(&s);
         assert_eq!(entries.len(), 1);
         assert_eq!(
@@ -884,11 +980,12 @@ mod tests {
             copy_uid_gid: false,
         };
         extract(
-            d.path(),
+            root(&d).as_fd(),
             "/link",
             "c",
             spool_tar(&[("new.txt", Some(b"hi"))]),
             opts,
+            |_| Ok(()),
         )
         .expect("put");
         assert_eq!(
@@ -897,29 +994,32 @@ mod tests {
         );
         // `up` leads to the root's root, never the host's.
         extract(
-            d.path(),
+            root(&d).as_fd(),
             "/etc/up/",
             "c",
             spool_tar(&[("top.txt", Some(b"t"))]),
             opts,
+            |_| Ok(()),
         )
         .expect("put");
         assert!(d.path().join("top.txt").exists());
         let e = extract(
-            d.path(),
+            root(&d).as_fd(),
             "/etc",
             "c",
             spool_tar(&[("sub", Some(b"x"))]),
             opts,
+            |_| Ok(()),
         )
         .expect_err("dir by file");
         assert!(e.to_string().contains("cannot overwrite directory"), "{e}");
         let e = extract(
-            d.path(),
+            root(&d).as_fd(),
             "/etc",
             "c",
             spool_tar(&[("hostname", None)]),
             opts,
+            |_| Ok(()),
         )
         .expect_err("file by dir");
         assert!(
@@ -927,29 +1027,32 @@ mod tests {
             "{e}"
         );
         let e = extract(
-            d.path(),
+            root(&d).as_fd(),
             "/etc/hostname",
             "c",
             spool_tar(&[("x", Some(b"x"))]),
             opts,
+            |_| Ok(()),
         )
         .expect_err("not a dir");
         assert_eq!(e.to_string(), "extraction point is not a directory");
         let e = extract(
-            d.path(),
+            root(&d).as_fd(),
             "/missing",
             "web",
             spool_tar(&[("x", Some(b"x"))]),
             opts,
+            |_| Ok(()),
         )
         .expect_err("missing");
         assert_eq!(e.kind(), crate::error::Kind::NotFound);
         let e = extract(
-            d.path(),
+            root(&d).as_fd(),
             "/etc",
             "c",
             spool_tar(&[(".wh.hostname", Some(b""))]),
             opts,
+            |_| Ok(()),
         )
         .expect_err("whiteout");
         assert!(e.to_string().contains(".wh."), "{e}");

@@ -16,6 +16,14 @@ pub struct Created {
     pub warnings: Vec<String>,
 }
 
+/// What the API version of the request changes in `create`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateOptions {
+    /// API < 1.44 (moby's `DefaultReadOnlyNonRecursive`): read-only binds are read-only at the
+    /// top only, as every Docker before 25 mounted them.
+    pub default_read_only_non_recursive: bool,
+}
+
 impl Engine {
     /// Creates a container from `body` (Docker's create request), named `name` or a generated
     /// name. Nothing is left behind when it fails.
@@ -23,6 +31,17 @@ impl Engine {
         &self,
         name: Option<&str>,
         body: ContainerCreateBody,
+    ) -> Result<Created> {
+        self.container_create_with(name, body, CreateOptions::default())
+            .await
+    }
+
+    /// [`Engine::container_create`] with the options of an older API version.
+    pub async fn container_create_with(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+        opts: CreateOptions,
     ) -> Result<Created> {
         // A name asked for is checked now, so a conflict costs no work; the claim that counts
         // is made with the record, in one database transaction. A generated name is only
@@ -80,7 +99,8 @@ impl Engine {
 
         // Held until the record is in the registry, so no volume it uses can be removed between.
         let volumes_guard = self.volumes.lock();
-        let (mount_points, new_volumes) = self.volumes_resolve(&host_config, &config)?;
+        let (mount_points, new_volumes) =
+            self.volumes_resolve(&host_config, &config, opts.default_read_only_non_recursive)?;
         let id = crate::util::new_id();
         let mut record = ContainerRecord {
             id: id.clone(),

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod attach;
 pub mod create;
+pub(crate) mod fs_view;
 pub mod health;
 pub mod inspect;
 pub mod list;

@@ -119,6 +119,8 @@ impl Engine {
             .collect();
         // Volumes and binds become bind mounts of their host sources.
         let host_config = self.volumes_prepare(rec)?;
+        let recursive_readonly =
+            crate::spec::recursive_ro::support(&self.config.runtime_path(&rec.runtime)?).await;
         let input = crate::spec::SpecInput {
             id,
             config: &rec.config,
@@ -129,6 +131,7 @@ impl Engine {
             init_path: init_path.as_deref(),
             cgroups_path: super::runtime::cgroups_path(id),
             network,
+            recursive_readonly,
         };
         let mut spec = crate::spec::build(&input)?;
         let readonly = spec

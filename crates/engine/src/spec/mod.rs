@@ -17,6 +17,7 @@ pub mod devices;
 pub mod etc_files;
 pub mod merge;
 pub mod mounts;
+pub mod recursive_ro;
 pub mod resources;
 pub mod seccomp;
 pub mod security;
@@ -58,6 +59,8 @@ pub struct SpecInput<'a> {
     pub cgroups_path: String,
     /// What the network layer decided for this run.
     pub network: NetworkInput,
+    /// Whether read-only binds can be made recursively read-only (`rro`).
+    pub recursive_readonly: recursive_ro::Support,
 }
 
 /// The network side of a spec: the namespace and the contents of the /etc files.
@@ -176,6 +179,7 @@ pub fn build(input: &SpecInput) -> Result<oci_spec::runtime::Spec> {
         },
         ipc_host: modes.ipc_host,
         ipc_none: modes.ipc_none,
+        recursive_readonly: &input.recursive_readonly,
     })?;
 
     // Linux.

@@ -22,6 +22,8 @@ pub struct MountInput<'a> {
     pub init_path: Option<&'a Path>,
     pub ipc_host: bool,
     pub ipc_none: bool,
+    /// Whether `rro` is available ([`super::recursive_ro::support`]).
+    pub recursive_readonly: &'a super::recursive_ro::Support,
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Value {
@@ -116,11 +118,12 @@ pub fn build(input: &MountInput) -> Result<Vec<Value>> {
 
     // The user's mounts.
     let mut user: Vec<Value> = Vec::new();
+    let rro = input.recursive_readonly;
     for b in hc.binds.iter().flatten() {
-        user.push(parse_bind(b)?);
+        user.push(parse_bind(b, rro)?);
     }
     for m in hc.mounts.iter().flatten() {
-        user.push(api_mount(m)?);
+        user.push(api_mount(m, rro)?);
     }
     let mut tmpfs: Vec<(&String, &String)> = hc.tmpfs.iter().flatten().collect();
     tmpfs.sort();
@@ -141,17 +144,24 @@ pub fn build(input: &MountInput) -> Result<Vec<Value>> {
 
     // Generated files, unless the user mounts their own.
     let mut generated = Vec::new();
-    let etc_opts: &[&str] = if input.readonly_rootfs {
-        &["rbind", "rprivate", "ro"]
-    } else {
-        &["rbind", "rprivate"]
-    };
     for (dest, src) in [
         ("/etc/resolv.conf", &input.etc.resolv_conf),
         ("/etc/hostname", &input.etc.hostname),
         ("/etc/hosts", &input.etc.hosts),
     ] {
         if !user_has(dest) {
+            // Read-only with the rootfs, recursively as every read-only bind (moby).
+            let mut etc_opts = vec!["rbind", "rprivate"];
+            if input.readonly_rootfs {
+                etc_opts.push(super::recursive_ro::readonly_option(
+                    rro,
+                    &src.to_string_lossy(),
+                    dest,
+                    false,
+                    false,
+                    true,
+                )?);
+            }
             generated.push(
                 json!({"destination": dest, "type": "bind", "source": src, "options": etc_opts}),
             );
@@ -215,7 +225,7 @@ fn check_destination(dest: &str, field: &str, whole: &str) -> Result<()> {
 
 /// "SRC:DST[:OPTS]" from HostConfig.Binds. A missing host directory is created, as `docker
 /// run -v` does.
-pub fn parse_bind(spec: &str) -> Result<Value> {
+pub fn parse_bind(spec: &str, rro: &super::recursive_ro::Support) -> Result<Value> {
     let field = "HostConfig.Binds entry";
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, mode) = match parts.as_slice() {
@@ -263,13 +273,15 @@ pub fn parse_bind(spec: &str) -> Result<Value> {
     }
     let mut opts = vec!["rbind", propagation];
     if ro {
-        opts.push("ro");
+        opts.push(super::recursive_ro::readonly_option(
+            rro, src, dst, false, false, true,
+        )?);
     }
     Ok(json!({"destination": dst, "type": "bind", "source": src, "options": opts}))
 }
 
 /// One entry of HostConfig.Mounts (bind and tmpfs; volumes come with the volume store).
-fn api_mount(m: &Mount) -> Result<Value> {
+fn api_mount(m: &Mount, rro: &super::recursive_ro::Support) -> Result<Value> {
     let target = m.target.as_deref().unwrap_or_default();
     let typ = m.typ.unwrap_or(MountType::VOLUME);
     let whole = format!("type={typ},target={target}");
@@ -299,7 +311,18 @@ fn api_mount(m: &Mount) -> Result<Value> {
                 propagation,
             ];
             if ro {
-                opts.push("ro".into());
+                opts.push(
+                    super::recursive_ro::readonly_option(
+                        rro,
+                        src,
+                        target,
+                        bo.and_then(|b| b.read_only_non_recursive).unwrap_or(false),
+                        bo.and_then(|b| b.read_only_force_recursive)
+                            .unwrap_or(false),
+                        recursive,
+                    )?
+                    .into(),
+                );
             }
             Ok(json!({"destination": target, "type": "bind", "source": src, "options": opts}))
         }

@@ -49,6 +49,7 @@ fn spec_with(cfg: &ContainerConfig, hc: &HostConfig) -> Result<(Spec, Fixture)> 
         init_path: Some(&init),
         cgroups_path: "/berth/abc".into(),
         network: Default::default(),
+        recursive_readonly: Ok(()),
     })?;
     Ok((spec, f))
 }
@@ -610,7 +611,8 @@ fn user_mounts_binds_tmpfs_readonly() {
     assert!(src.is_dir(), "a missing -v source directory is created");
     let data = mount(&j, "/data").expect("bind");
     assert_eq!(data["type"], "bind");
-    assert_eq!(strs(&data["options"]), ["rbind", "rshared", "ro"]);
+    // Read-only recursively: a mount below the source is read-only too.
+    assert_eq!(strs(&data["options"]), ["rbind", "rshared", "rro"]);
     let run = mount(&j, "/run").expect("tmpfs");
     assert_eq!(
         strs(&run["options"]),
@@ -628,7 +630,7 @@ fn user_mounts_binds_tmpfs_readonly() {
     assert!(strs(&shms[0]["options"]).contains(&"mode=1777".into()));
     // Read-only rootfs: root and the generated files are read-only.
     assert_eq!(j["root"]["readonly"], true);
-    assert!(strs(&mount(&j, "/etc/hosts").expect("ok")["options"]).contains(&"ro".into()));
+    assert!(strs(&mount(&j, "/etc/hosts").expect("ok")["options"]).contains(&"rro".into()));
     assert!(!strs(&mount(&j, "/dev/mqueue").expect("ok")["options"]).contains(&"ro".into()));
     // Parents before children.
     let dests: Vec<&str> = j["mounts"]
@@ -810,6 +812,7 @@ fn empty_args_is_no_command() {
         init_path: None,
         cgroups_path: String::new(),
         network: Default::default(),
+        recursive_readonly: Ok(()),
     })
     .expect_err("must fail");
     assert_eq!(e.to_string(), "No command specified");

@@ -49,6 +49,13 @@ pub struct MountPoint {
     pub create_source: bool,
     #[serde(default)]
     pub non_recursive: bool,
+    /// `bind-recursive=writable` (and every read-only bind of an API < 1.44 client): read-only
+    /// at the top only, submounts stay writable (Docker 24 and older).
+    #[serde(default)]
+    pub read_only_non_recursive: bool,
+    /// `bind-recursive=readonly`: recursively read-only or an error, never a fallback.
+    #[serde(default)]
+    pub read_only_force_recursive: bool,
 }
 
 /// A volume to create if missing, with what a `--mount` asked for it.
@@ -198,6 +205,12 @@ fn parse_api_mount(m: &Mount) -> Result<Option<(MountPoint, Option<Wanted>)>> {
                     rw,
                     propagation,
                     non_recursive: bo.and_then(|b| b.non_recursive).unwrap_or(false),
+                    read_only_non_recursive: bo
+                        .and_then(|b| b.read_only_non_recursive)
+                        .unwrap_or(false),
+                    read_only_force_recursive: bo
+                        .and_then(|b| b.read_only_force_recursive)
+                        .unwrap_or(false),
                     ..Default::default()
                 },
                 None,
@@ -254,6 +267,30 @@ fn parse_api_mount(m: &Mount) -> Result<Option<(MountPoint, Option<Wanted>)>> {
     }
 }
 
+/// moby's conflicts between the read-only options of a bind (checked when dockerd builds the
+/// spec; here at create, so that a container that cannot start is never created).
+fn check_recursion(mp: &MountPoint) -> Result<()> {
+    if mp.rw && mp.read_only_non_recursive {
+        return Err(bad(format!(
+            "invalid mount config for {}: options conflict: Writable && ReadOnlyNonRecursive",
+            mp.destination
+        )));
+    }
+    if mp.rw && mp.read_only_force_recursive {
+        return Err(bad(format!(
+            "invalid mount config for {}: options conflict: Writable && ReadOnlyForceRecursive",
+            mp.destination
+        )));
+    }
+    if mp.read_only_non_recursive && mp.read_only_force_recursive {
+        return Err(bad(format!(
+            "invalid mount config for {}: options conflict: ReadOnlyNonRecursive && ReadOnlyForceRecursive",
+            mp.destination
+        )));
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Resolves a new container's mounts and creates the volumes it needs (named ones that do
     /// not exist yet, anonymous ones). The caller holds the volume lock until the container's
@@ -263,6 +300,7 @@ impl Engine {
         &self,
         hc: &HostConfig,
         config: &ContainerConfig,
+        default_read_only_non_recursive: bool,
     ) -> Result<(Vec<MountPoint>, Vec<String>)> {
         // Parse everything first: bad input creates nothing.
         let mut user: Vec<(MountPoint, Option<Wanted>)> = Vec::new();
@@ -279,6 +317,13 @@ impl Engine {
             match parse_api_mount(m)? {
                 Some(p) => user.push(p),
                 None => tmpfs_dests.push(clean_dest(m.target.as_deref().unwrap_or_default())),
+            }
+        }
+        for (mp, _) in user.iter_mut() {
+            check_recursion(mp)?;
+            // moby applies this to binds only: a read-only volume stays recursively so.
+            if default_read_only_non_recursive && mp.typ == "bind" && !mp.rw {
+                mp.read_only_non_recursive = true;
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -318,6 +363,10 @@ impl Engine {
                 if let Some(rw) = rw_override {
                     mp.rw = rw;
                     mp.mode = mode.into();
+                }
+                if mp.rw {
+                    mp.read_only_non_recursive = false;
+                    mp.read_only_force_recursive = false;
                 }
                 // The volume exists and already has its data.
                 mp.copy_data = false;
@@ -462,6 +511,8 @@ impl Engine {
                 bind_options: Some(MountBindOptions {
                     propagation: serde_json::from_value(json!(propagation)).ok(),
                     non_recursive: Some(mp.non_recursive),
+                    read_only_non_recursive: Some(mp.read_only_non_recursive),
+                    read_only_force_recursive: Some(mp.read_only_force_recursive),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -473,12 +524,73 @@ impl Engine {
         Ok(hc)
     }
 
+    /// The volumes and binds of a container as its `docker cp` view mounts them, sources
+    /// included. With `acquire` (a container that does not run), volumes with mount options
+    /// are mounted for the view; the names returned are released with
+    /// [`Engine::volumes_view_release`].
+    pub(crate) fn volumes_for_view(
+        &self,
+        rec: &ContainerRecord,
+        acquire: bool,
+    ) -> Result<(Vec<crate::containers::fs_view::ViewMount>, Vec<String>)> {
+        let mut out = Vec::new();
+        let mut acquired: Vec<String> = Vec::new();
+        for mp in &rec.mount_points {
+            let source = if mp.typ == "volume" {
+                let v = match self.volume_record(&mp.name)? {
+                    Some(v) => v,
+                    None => {
+                        self.volumes_view_release(&rec.id, &acquired);
+                        return Err(Error::NotFound(format!("get {}: no such volume", mp.name)));
+                    }
+                };
+                if acquire {
+                    if let Err(e) = self.local_acquire(&v, &view_ref(&rec.id)) {
+                        self.volumes_view_release(&rec.id, &acquired);
+                        return Err(e);
+                    }
+                    acquired.push(v.name.clone());
+                }
+                let data = self.volume_data(&v.name);
+                if mp.sub_path.is_empty() {
+                    Some(data)
+                } else {
+                    resolve_subpath(&data, &mp.sub_path).ok()
+                }
+            } else {
+                let p = std::path::PathBuf::from(&mp.source);
+                p.exists().then_some(p)
+            };
+            out.push(crate::containers::fs_view::ViewMount {
+                destination: mp.destination.clone(),
+                source,
+                rw: mp.rw,
+                non_recursive: mp.non_recursive,
+                read_only_non_recursive: mp.read_only_non_recursive,
+                is_volume: true,
+            });
+        }
+        Ok((out, acquired))
+    }
+
+    /// Drops the references [`Engine::volumes_for_view`] took.
+    pub(crate) fn volumes_view_release(&self, id: &str, names: &[String]) {
+        for name in names {
+            self.local_release(name, &view_ref(id));
+        }
+    }
+
     /// Drops the container's references on its volumes (at the end of a run).
     pub(crate) fn volumes_release(&self, rec: &ContainerRecord) {
         for mp in rec.mount_points.iter().filter(|m| !m.name.is_empty()) {
             self.local_release(&mp.name, &rec.id);
         }
     }
+}
+
+/// The reference a `docker cp` view of a stopped container holds on its volumes.
+fn view_ref(id: &str) -> String {
+    format!("{id}/archive")
 }
 
 /// Docker's `Mounts` in container inspect and list.

@@ -152,6 +152,29 @@ pub fn mount_cgroup(
             })
         };
         res.map_err(|e| format!("mounting {} hierarchy: {e}", name.to_string_lossy()))?;
+        // runc's links for co-mounted controllers: cpu -> cpu,cpuacct and cpuacct -> cpu,cpuacct.
+        let name = name.to_string_lossy();
+        if name.contains(',') {
+            let dir = open_in_root(root, dest, OFlags::PATH | OFlags::DIRECTORY)
+                .map_err(|e| format!("reopening: {e}"))?;
+            for part in name.split(',') {
+                match rustix::fs::symlinkat(name.as_ref(), &dir, part) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(format!("linking {part} to {name}: {e}")),
+                }
+            }
+        }
+    }
+    // The tmpfs that holds the hierarchies is read-only when the mount asks for it (runc), so a
+    // container cannot create directories or files beside its cgroups.
+    if flags.contains(MountFlags::RDONLY) {
+        let mounted = open_in_root(root, dest, OFlags::PATH).map_err(|e| e.to_string())?;
+        super::rootfs::remount_bind(
+            &fd_path(&mounted),
+            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+            false,
+        )
+        .map_err(|e| format!("remounting the cgroup tmpfs read-only: {e}"))?;
     }
     Ok(())
 }

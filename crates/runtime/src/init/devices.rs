@@ -80,16 +80,17 @@ pub fn setup(root: BorrowedFd<'_>, spec: &Spec, userns: bool) -> Result<()> {
     }
     let dev = mkdir_all(root, Path::new("/dev"))
         .map_err(|e| Error::Init(format!("opening /dev: {e}")))?;
-    let mut links = vec![
+    // The default symlinks of runc and crun. /dev/core is made whether or not this kernel has
+    // /proc/kcore (as crun; runc skips it on kernels built without CONFIG_PROC_KCORE): a
+    // dangling link is harmless, and /proc/kcore is a masked path anyway.
+    let links = [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
         ("ptmx", "pts/ptmx"),
     ];
-    if Path::new("/proc/kcore").exists() {
-        links.push(("core", "/proc/kcore"));
-    }
     for (name, target) in links {
         if name == "ptmx" {
             let _ = unlinkat(&dev, name, AtFlags::empty());

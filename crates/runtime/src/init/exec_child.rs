@@ -24,18 +24,7 @@ pub struct ExecChildArgs {
 /// Entry point of the exec child. Never returns.
 pub fn run(mut a: ExecChildArgs) -> ! {
     let err = match setup(&mut a) {
-        Ok((plan, filter)) => match process::load_seccomp_late(&a.process, filter.as_ref()) {
-            Err(e) => e,
-            Ok(()) => match super::prepare_exec_fds(a.preserve_fds) {
-                Err(e) => Error::Init(format!("preparing file descriptors: {e}")),
-                Ok(()) => {
-                    let _ = berth_sys::signal::reset_default(libc::SIGPIPE);
-                    let _ = berth_sys::signal::set_mask(&a.saved_mask);
-                    let e = berth_sys::process::execve(&plan.path, &plan.argv, &plan.envp);
-                    Error::Init(format!("exec: {e}"))
-                }
-            },
-        },
+        Ok((plan, filter, held)) => exec(&a, &plan, filter.as_ref(), held),
         Err(e) => e,
     };
     if a.chan.send(&Msg::Error(err.to_string())).is_err() {
@@ -44,7 +33,33 @@ pub fn run(mut a: ExecChildArgs) -> ! {
     berth_sys::process::exit_immediately(127)
 }
 
-fn setup(a: &mut ExecChildArgs) -> Result<(process::ExecPlan, Option<super::seccomp::Filter>)> {
+/// Fds and signal mask first, the seccomp filter last: only execve runs under it (as in the
+/// init).
+fn exec(
+    a: &ExecChildArgs,
+    plan: &process::ExecPlan,
+    filter: Option<&super::seccomp::Filter>,
+    held: Option<process::HeldCaps>,
+) -> Error {
+    if let Err(e) = super::prepare_exec_fds(a.preserve_fds) {
+        return Error::Init(format!("preparing file descriptors: {e}"));
+    }
+    let _ = berth_sys::signal::reset_default(libc::SIGPIPE);
+    let _ = berth_sys::signal::set_mask(&a.saved_mask);
+    if let Err(e) = process::load_seccomp(filter, held) {
+        return e;
+    }
+    let e = berth_sys::process::execve(&plan.path, &plan.argv, &plan.envp);
+    super::exec_error(plan, &e, filter.is_some())
+}
+
+type Prepared = (
+    process::ExecPlan,
+    Option<super::seccomp::Filter>,
+    Option<process::HeldCaps>,
+);
+
+fn setup(a: &mut ExecChildArgs) -> Result<Prepared> {
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     match a.chan.recv() {
         Ok(Some((Msg::Continue, _))) => {}
@@ -72,9 +87,10 @@ fn setup(a: &mut ExecChildArgs) -> Result<(process::ExecPlan, Option<super::secc
     process::set_rlimits(&a.process)?;
     let plan = process::plan(&a.process)?;
     // As for the init: what fails here fails `exec` itself, with the reason.
-    process::switch_identity(&a.process, filter.as_ref(), true)?;
+    let nnp = a.process.no_new_privileges().unwrap_or(false);
+    let held = process::switch_identity(&a.process, filter.is_some() && !nnp, true)?;
     a.chan
         .send(&Msg::Ready)
         .map_err(|e| Error::Init(format!("writing to runtime: {e}")))?;
-    Ok((plan, filter))
+    Ok((plan, filter, held))
 }

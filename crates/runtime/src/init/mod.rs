@@ -5,12 +5,16 @@
 //! process exits, so `create` can report it and clean up. Setup order (runc's):
 //! ids mapped + cgroup joined (wait for the parent) → join namespaces → cgroup namespace →
 //! hostname → mounts and /dev → prestart/createRuntime hooks (parent) → createContainer hooks →
-//! pivot_root → terminal → sysctl → masked/read-only paths → rlimits, cwd, executable lookup →
-//! Ready → wait for `start` → startContainer hooks → user, caps, seccomp → exec.
+//! pivot_root → terminal → sysctl → masked/read-only paths → rlimits, cwd, executable lookup,
+//! LSM label → user, caps → Ready → wait for `start` → startContainer hooks → fds, signal
+//! mask → seccomp → exec. The seccomp filter comes last (runc's order), so a profile only has to
+//! allow what the container's program needs; an exec that fails after `start` is written to
+//! the exec-error file that `start` reads.
 
 pub mod cgroupfs;
 pub mod devices;
 pub mod exec_child;
+pub mod lsm;
 pub mod mounts;
 pub mod paths;
 pub mod process;
@@ -45,6 +49,9 @@ pub struct InitArgs {
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub new_ns: Vec<LinuxNamespaceType>,
     pub fifo: OwnedFd,
+    /// Where a failure after `start` (when `create` no longer listens) is written for `start`
+    /// to report: the state directory's exec-error file, opened close-on-exec.
+    pub exec_error: OwnedFd,
     pub console: ConsoleTarget,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -68,17 +75,22 @@ pub fn run(mut args: InitArgs) -> ! {
         Ok(plan) => exec(&args, plan),
         Err(e) => e,
     };
+    let msg = err.to_string();
+    // For `start` (a write only: it is all a profile that blocked execve may still allow).
+    let _ = rustix::io::write(&args.exec_error, msg.as_bytes());
     // Report to the parent if it still listens (create/run); otherwise to our stderr.
-    if args.chan.send(&Msg::Error(err.to_string())).is_err() {
+    if args.chan.send(&Msg::Error(msg)).is_err() {
         eprintln!("berth-runc init: {err}");
     }
     berth_sys::process::exit_immediately(127)
 }
 
-/// Setup result: the exec plan and the (not yet loaded) seccomp filter.
+/// Setup result: the exec plan, the (not yet loaded) seccomp filter and the capability held
+/// to load it.
 struct Prepared {
     exec: process::ExecPlan,
     seccomp: Option<seccomp::Filter>,
+    held: Option<process::HeldCaps>,
 }
 
 fn wait_for(chan: &Channel, want: &Msg) -> Result<()> {
@@ -141,6 +153,7 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
             ))
         })?;
     }
+    let joins_mountns = a.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount);
     for (t, fd) in &a.join {
         if *t == LinuxNamespaceType::Pid || *t == LinuxNamespaceType::Time {
             continue; // joined by the parent before clone (they apply to children only)
@@ -170,7 +183,11 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         })?;
     }
     let mountns = a.is_new(LinuxNamespaceType::Mount);
-    if mountns {
+    // No mount namespace in the config: the container shares the runtime's (OCI: a namespace
+    // not listed is inherited), and its mounts are made there, under a bind of the rootfs that
+    // `delete` detaches.
+    let inherited_mountns = !mountns && !joins_mountns;
+    if mountns || inherited_mountns {
         let chan = &a.chan;
         rootfs::prepare(
             &rootfs::Ctx {
@@ -178,6 +195,7 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
                 rootfs: &a.rootfs,
                 userns,
                 cgroupns: a.is_new(LinuxNamespaceType::Cgroup),
+                own_mountns: mountns,
             },
             &mut || gate.ensure(chan),
         )?;
@@ -222,7 +240,7 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         std::fs::write(&path, v)
             .map_err(|e| Error::Init(format!("linux.sysctl: writing {v:?} to {path}: {e}")))?;
     }
-    if mountns {
+    if mountns || inherited_mountns {
         rootfs::finalize(&spec)?;
     }
     crate::trace::mark("init: rootfs finalized");
@@ -242,8 +260,10 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
         ))
     })?;
     let exec = process::plan(process)?;
+    lsm::set_exec_labels(process)?;
     // Drop to the process's identity now, so that what fails here fails `create`.
-    process::switch_identity(process, seccomp.as_ref(), true)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let held = process::switch_identity(process, seccomp.is_some() && !nnp, true)?;
     crate::trace::mark("init: ready");
     a.chan
         .send(&Msg::Ready)
@@ -256,7 +276,11 @@ fn setup(a: &mut InitArgs) -> Result<Prepared> {
             &a.hook_state,
         )?;
     }
-    Ok(Prepared { exec, seccomp })
+    Ok(Prepared {
+        exec,
+        seccomp,
+        held,
+    })
 }
 
 /// Waits (once) for the parent's Continue: ids mapped and cgroups joined. Then creates the
@@ -303,26 +327,35 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
 }
 
 fn exec(a: &InitArgs, p: Prepared) -> Error {
-    let Some(process) = a.spec.process().as_ref() else {
-        return Error::Config("process: must be set".into());
-    };
-    if let Err(e) = process::load_seccomp_late(process, p.seccomp.as_ref()) {
-        return e;
-    }
     if let Err(e) = prepare_exec_fds(a.preserve_fds) {
         return Error::Init(format!("preparing file descriptors: {e}"));
     }
     let _ = berth_sys::signal::reset_default(libc::SIGPIPE);
     let _ = berth_sys::signal::set_mask(&a.saved_mask);
     crate::trace::mark("init: exec");
+    if let Err(e) = process::load_seccomp(p.seccomp.as_ref(), p.held) {
+        return e;
+    }
     let err = berth_sys::process::execve(&p.exec.path, &p.exec.argv, &p.exec.envp);
-    let arg0 = p
-        .exec
+    exec_error(&p.exec, &err, p.seccomp.is_some())
+}
+
+/// The error of a failed execve, with a hint when the seccomp filter (loaded just before) may
+/// be what refused it.
+pub(crate) fn exec_error(plan: &process::ExecPlan, err: &std::io::Error, seccomp: bool) -> Error {
+    let arg0 = plan
         .argv
         .first()
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Error::Init(format!("exec {arg0:?}: {err}"))
+    let hint = match err.raw_os_error() {
+        Some(libc::EPERM | libc::EACCES | libc::ENOSYS) if seccomp => {
+            " (the container's seccomp profile, linux.seccomp, was loaded just before: it must \
+             allow execve)"
+        }
+        _ => "",
+    };
+    Error::Init(format!("exec {arg0:?}: {err}{hint}"))
 }
 
 /// Nothing but stdio and the --preserve-fds range may survive exec.

@@ -18,6 +18,53 @@ pub struct MountOptions {
     pub data: String,
     /// runc's `tmpcopyup`: copy what the image has at the target into the new tmpfs.
     pub tmpcopyup: bool,
+    /// Recursive attributes (`rro`, `rnosuid`, ...): `MOUNT_ATTR_*` to set and to clear on the
+    /// mount and every mount below it.
+    pub rec_attr: RecAttr,
+}
+
+/// The recursive mount attributes of runc 1.1+ (`mount_setattr` with `AT_RECURSIVE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecAttr {
+    /// `MOUNT_ATTR_*` flags to set.
+    pub set: u64,
+    /// `MOUNT_ATTR_*` flags to clear.
+    pub clr: u64,
+    /// The options as the config spells them, for error messages.
+    pub names: Vec<String>,
+}
+
+impl RecAttr {
+    /// True when the config asked for none.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// runc's table (libcontainer/specconv): option → (clear?, flag).
+fn rec_attr_flag(name: &str) -> Option<(bool, u64)> {
+    use berth_sys::mount as m;
+    Some(match name {
+        "rro" => (false, m::MOUNT_ATTR_RDONLY),
+        "rrw" => (true, m::MOUNT_ATTR_RDONLY),
+        "rnosuid" => (false, m::MOUNT_ATTR_NOSUID),
+        "rsuid" => (true, m::MOUNT_ATTR_NOSUID),
+        "rnodev" => (false, m::MOUNT_ATTR_NODEV),
+        "rdev" => (true, m::MOUNT_ATTR_NODEV),
+        "rnoexec" => (false, m::MOUNT_ATTR_NOEXEC),
+        "rexec" => (true, m::MOUNT_ATTR_NOEXEC),
+        "rnodiratime" => (false, m::MOUNT_ATTR_NODIRATIME),
+        "rdiratime" => (true, m::MOUNT_ATTR_NODIRATIME),
+        "rrelatime" => (false, m::MOUNT_ATTR_RELATIME),
+        "rnorelatime" => (true, m::MOUNT_ATTR_RELATIME),
+        "rnoatime" => (false, m::MOUNT_ATTR_NOATIME),
+        "ratime" => (true, m::MOUNT_ATTR_NOATIME),
+        "rstrictatime" => (false, m::MOUNT_ATTR_STRICTATIME),
+        "rnostrictatime" => (true, m::MOUNT_ATTR_STRICTATIME),
+        "rnosymfollow" => (false, m::MOUNT_ATTR_NOSYMFOLLOW),
+        "rsymfollow" => (true, m::MOUNT_ATTR_NOSYMFOLLOW),
+        _ => return None,
+    })
 }
 
 impl Default for MountOptions {
@@ -29,6 +76,7 @@ impl Default for MountOptions {
             propagation: Vec::new(),
             data: String::new(),
             tmpcopyup: false,
+            rec_attr: RecAttr::default(),
         }
     }
 }
@@ -107,7 +155,20 @@ pub fn parse(options: &[String]) -> MountOptions {
             // Handled by the kernel's defaults or not meaningful for mount(2).
             "remount" | "mand" | "nomand" => continue,
             other => {
-                if let Some(p) = propagation_flag(other) {
+                if let Some((clear, flag)) = rec_attr_flag(other) {
+                    let r = &mut o.rec_attr;
+                    if clear {
+                        r.clr |= flag;
+                    } else {
+                        r.set |= flag;
+                        // mount_setattr(2): an atime mode is changed only with the whole
+                        // atime mask in attr_clr.
+                        if flag & !berth_sys::mount::MOUNT_ATTR_ATIME_MASK == 0 {
+                            r.clr |= berth_sys::mount::MOUNT_ATTR_ATIME_MASK;
+                        }
+                    }
+                    r.names.push(other.to_string());
+                } else if let Some(p) = propagation_flag(other) {
                     o.propagation.push(p);
                 } else {
                     data.push(other);
@@ -149,6 +210,31 @@ mod tests {
             vec![MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC]
         );
         assert!(!o.bind);
+    }
+
+    #[test]
+    fn recursive_attributes_are_collected_as_runc_does() {
+        use berth_sys::mount as m;
+        let o = opts(&["rbind", "rro", "rnosuid", "rdev", "rnoatime", "ro"]);
+        assert_eq!(
+            o.rec_attr.set,
+            m::MOUNT_ATTR_RDONLY | m::MOUNT_ATTR_NOSUID | m::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(
+            o.rec_attr.clr,
+            m::MOUNT_ATTR_NODEV | m::MOUNT_ATTR_ATIME_MASK
+        );
+        assert_eq!(o.rec_attr.names, ["rro", "rnosuid", "rdev", "rnoatime"]);
+        assert_eq!(o.data, "", "recursive options are not filesystem data");
+        assert!(o.flags.contains(MountFlags::RDONLY));
+        let plain = opts(&["rbind", "ro"]);
+        assert!(plain.rec_attr.is_empty());
+        // relatime is atime mode 0: setting it still clears the mask.
+        let r = opts(&["rrelatime"]);
+        assert_eq!(
+            (r.rec_attr.set, r.rec_attr.clr),
+            (0, m::MOUNT_ATTR_ATIME_MASK)
+        );
     }
 
     #[test]

@@ -155,19 +155,32 @@ fn caps_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Init(format!("process.capabilities: {what}: {e}"))
 }
 
-/// Switches to the process's user and capability sets and sets no_new_privs; loads seccomp now
-/// when no_new_privs is off (loading then needs CAP_SYS_ADMIN, which is about to go), else
-/// [`load_seccomp_late`] does it. The init calls this before it reports Ready, so a failure
-/// (capabilities this host cannot grant, say) fails `create`, as with runc.
+/// Capability sets the process must end with, while it still holds CAP_SYS_ADMIN for one more
+/// step: loading its seccomp filter without no_new_privs needs it (Docker's default: a profile
+/// and no no_new_privs). Dropped by [`load_seccomp`] right after the filter is in place.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldCaps {
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+}
+
+fn mask(set: &caps::CapsHashSet) -> u64 {
+    set.iter().fold(0, |m, c| m | c.bitmask())
+}
+
+/// Switches to the process's user and capability sets and sets no_new_privs. The seccomp
+/// filter is not loaded here but by [`load_seccomp`], the last step before exec (runc's order),
+/// so that nothing the runtime does trips over the container's profile; `seccomp_without_nnp`
+/// keeps CAP_SYS_ADMIN until then when the process would not have it. The init calls this
+/// before it reports Ready, so a failure (capabilities this host cannot grant, say) fails
+/// `create`, as with runc.
 pub fn switch_identity(
     p: &Process,
-    seccomp: Option<&Filter>,
+    seccomp_without_nnp: bool,
     setgroups_allowed: bool,
-) -> Result<()> {
+) -> Result<Option<HeldCaps>> {
     let nnp = p.no_new_privileges().unwrap_or(false);
-    if let (Some(f), false) = (seccomp, nnp) {
-        f.load()?;
-    }
     let user = p.user();
     if setgroups_allowed {
         let groups: Vec<u32> = user.additional_gids().clone().unwrap_or_default();
@@ -175,6 +188,35 @@ pub fn switch_identity(
             .map_err(|e| Error::Init(format!("process.user.additionalGids: setgroups: {e}")))?;
     }
     let wanted = p.capabilities().as_ref();
+    let sys_admin = caps::Capability::CAP_SYS_ADMIN;
+    // What the process ends with: the config's sets, or without them what setuid leaves (all
+    // for root, none for another user).
+    let (final_effective, final_permitted, final_inheritable) = match wanted {
+        Some(c) => (
+            to_caps(c.effective())?,
+            to_caps(c.permitted())?,
+            to_caps(c.inheritable())?,
+        ),
+        None if user.uid() == 0 => {
+            let read = |s| caps::read(None, s).unwrap_or_default();
+            (
+                read(caps::CapSet::Effective),
+                read(caps::CapSet::Permitted),
+                read(caps::CapSet::Inheritable),
+            )
+        }
+        None => (
+            caps::CapsHashSet::new(),
+            caps::CapsHashSet::new(),
+            caps::read(None, caps::CapSet::Inheritable).unwrap_or_default(),
+        ),
+    };
+    let hold = seccomp_without_nnp && !final_effective.contains(&sys_admin);
+    let held = hold.then(|| HeldCaps {
+        effective: mask(&final_effective),
+        permitted: mask(&final_permitted),
+        inheritable: mask(&final_inheritable),
+    });
     if let Some(c) = wanted {
         let bounding = to_caps(c.bounding())?;
         for cap in caps::runtime::thread_all_supported() {
@@ -183,6 +225,8 @@ pub fn switch_identity(
                     .map_err(|e| caps_err("dropping from the bounding set", e))?;
             }
         }
+    }
+    if wanted.is_some() || hold {
         caps::securebits::set_keepcaps(true).map_err(|e| caps_err("keepcaps", e))?;
     }
     rustix::thread::set_thread_res_gid(
@@ -197,10 +241,16 @@ pub fn switch_identity(
         rustix::process::Uid::from_raw(user.uid()),
     )
     .map_err(|e| Error::Init(format!("process.user.uid: setresuid({}): {e}", user.uid())))?;
+    let with_held = |set: &caps::CapsHashSet| {
+        let mut s = set.clone();
+        if hold {
+            s.insert(sys_admin);
+        }
+        s
+    };
     if let Some(c) = wanted {
-        let effective = to_caps(c.effective())?;
-        let permitted = to_caps(c.permitted())?;
-        let inheritable = to_caps(c.inheritable())?;
+        let effective = with_held(&final_effective);
+        let permitted = with_held(&final_permitted);
         // The kernel wants effective ⊆ permitted at every step: widen permitted first when we
         // are root (nothing to widen after setuid to non-root), then narrow.
         caps::set(
@@ -216,17 +266,24 @@ pub fn switch_identity(
             .map_err(|e| caps_err("setting permitted", e))?;
         caps::set(None, caps::CapSet::Effective, &effective)
             .map_err(|e| caps_err("setting effective", e))?;
-        caps::set(None, caps::CapSet::Inheritable, &inheritable)
+        caps::set(None, caps::CapSet::Inheritable, &final_inheritable)
             .map_err(|e| caps_err("setting inheritable", e))?;
         // The kernel only lets a capability be ambient when it is both permitted and
         // inheritable; runc's default spec lists ambient caps without inheritable ones and runc
         // runs it, so the others are skipped, not an error.
         for cap in to_caps(c.ambient())? {
-            if permitted.contains(&cap) && inheritable.contains(&cap) {
+            if final_permitted.contains(&cap) && final_inheritable.contains(&cap) {
                 caps::raise(None, caps::CapSet::Ambient, cap)
                     .map_err(|e| caps_err(&format!("raising ambient {cap}"), e))?;
             }
         }
+    } else if hold {
+        // A non-root user without configured sets: setuid cleared the effective set, keepcaps
+        // kept the permitted one; only CAP_SYS_ADMIN is needed until the filter is loaded.
+        caps::set(None, caps::CapSet::Effective, &with_held(&final_effective))
+            .map_err(|e| caps_err("setting effective", e))?;
+    }
+    if wanted.is_some() || hold {
         caps::securebits::set_keepcaps(false).map_err(|e| caps_err("keepcaps", e))?;
     }
     if let Some(mask) = user.umask() {
@@ -238,14 +295,23 @@ pub fn switch_identity(
         rustix::thread::set_no_new_privs(true)
             .map_err(|e| Error::Init(format!("process.noNewPrivileges: {e}")))?;
     }
-    Ok(())
+    Ok(held)
 }
 
-/// With no_new_privileges the filter needs no privilege to load, so it is loaded as late as
-/// possible, right before exec (runc's order): nothing after it can trip over it.
-pub fn load_seccomp_late(p: &Process, seccomp: Option<&Filter>) -> Result<()> {
-    if let (Some(f), true) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
+/// The last step before execve: loads the seccomp filter, then drops the capability held for
+/// it. Nothing else runs under the filter but execve (and capset when held), so a profile
+/// only has to allow what the container's program needs.
+pub fn load_seccomp(seccomp: Option<&Filter>, held: Option<HeldCaps>) -> Result<()> {
+    if let Some(f) = seccomp {
         f.load()?;
+    }
+    if let Some(h) = held {
+        berth_sys::process::capset(h.effective, h.permitted, h.inheritable).map_err(|e| {
+            Error::Init(format!(
+                "process.capabilities: dropping CAP_SYS_ADMIN after loading linux.seccomp \
+                 (the profile must allow capset without noNewPrivileges): {e}"
+            ))
+        })?;
     }
     Ok(())
 }

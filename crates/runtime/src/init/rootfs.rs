@@ -20,10 +20,19 @@ pub struct Ctx<'a> {
     pub rootfs: &'a Path,
     pub userns: bool,
     pub cgroupns: bool,
+    /// False when the container shares the runtime's mount namespace: the host's propagation
+    /// is then left alone.
+    pub own_mountns: bool,
 }
 
 fn err(what: String, e: impl std::fmt::Display) -> Error {
     Error::Init(format!("{what}: {e}"))
+}
+
+/// Root propagations applied to the container's "/" after pivot_root rather than to the
+/// host's "/" before the rootfs is bound.
+fn deferred_propagation(p: MountPropagationFlags) -> bool {
+    p.intersects(MountPropagationFlags::SHARED | MountPropagationFlags::UNBINDABLE)
 }
 
 /// Everything before pivot_root: root propagation, rootfs bind, the config's mounts, /dev.
@@ -35,14 +44,18 @@ pub fn prepare(ctx: &Ctx<'_>, before_cgroup: &mut dyn FnMut() -> Result<()>) -> 
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(mounts::propagation_flag)
         .unwrap_or(MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC);
-    // Make "/" private/slave (never shared) first so nothing we mount leaks to the host; a shared
-    // rootfsPropagation is applied after pivot_root, where it only affects the container.
-    let initial = if prop.contains(MountPropagationFlags::SHARED) {
-        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC
-    } else {
-        prop
-    };
-    mount_change("/", initial).map_err(|e| err("making / private".into(), e))?;
+    // Make "/" private/slave (never shared) first so nothing we mount leaks to the host. A
+    // shared or unbindable rootfsPropagation is applied after pivot_root, where it only affects
+    // the container: made now, "shared" would leak, and "unbindable" would forbid the bind of
+    // the rootfs just below (EINVAL).
+    if ctx.own_mountns {
+        let initial = if deferred_propagation(prop) {
+            MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC
+        } else {
+            prop
+        };
+        mount_change("/", initial).map_err(|e| err("making / private".into(), e))?;
+    }
     mount_bind_recursive(ctx.rootfs, ctx.rootfs)
         .map_err(|e| err(format!("bind-mounting rootfs {}", ctx.rootfs.display()), e))?;
     let root = rustix::fs::open(
@@ -89,8 +102,13 @@ fn mount_entry(
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return super::cgroupfs::mount_cgroup(root, dest, o, ctx.cgroupns)
-            .map_err(|e| e.to_string());
+        super::cgroupfs::mount_cgroup(root, dest, o, ctx.cgroupns)?;
+        if o.rec_attr.is_empty() {
+            return Ok(());
+        }
+        let mounted =
+            open_in_root(root, dest, OFlags::PATH).map_err(|e| format!("reopening: {e}"))?;
+        return apply_rec_attr(&mounted, o);
     }
     if o.bind || typ == "bind" {
         let src = m.source().as_deref().ok_or("bind mount without source")?;
@@ -117,7 +135,7 @@ fn mount_entry(
                 .map_err(|e| format!("remount with options: {e}"))?;
         }
         apply_propagation(&mounted, o)?;
-        return Ok(());
+        return apply_rec_attr(&mounted, o);
     }
     let target = mkdir_all(root, dest).map_err(|e| format!("creating mount point: {e}"))?;
     let source = m
@@ -145,12 +163,45 @@ fn mount_entry(
         Err(e) => return Err(format!("mount: {e}")),
     }
     drop(target);
-    if !o.propagation.is_empty() {
+    if !o.propagation.is_empty() || !o.rec_attr.is_empty() {
         let mounted =
             open_in_root(root, dest, OFlags::PATH).map_err(|e| format!("reopening: {e}"))?;
         apply_propagation(&mounted, o)?;
+        apply_rec_attr(&mounted, o)?;
     }
     Ok(())
+}
+
+/// The recursive options (`rro`, `rnosuid`, ...) on the mount and every mount below it. A
+/// kernel without mount_setattr (before 5.12: ENOSYS) or without one of the flags (EINVAL) fails
+/// the mount: carrying on would leave the submounts writable (or suid, exec...) while the
+/// config asked for them not to be.
+fn apply_rec_attr(mounted: &OwnedFd, o: &MountOptions) -> std::result::Result<(), String> {
+    let r = &o.rec_attr;
+    if r.is_empty() {
+        return Ok(());
+    }
+    berth_sys::mount::set_attr_recursive(&fd_path(mounted), r.set, r.clr)
+        .map_err(|e| rec_attr_error(&r.names, &e))
+}
+
+/// The error of a failed mount_setattr, saying why the container does not run without it.
+fn rec_attr_error(names: &[String], e: &std::io::Error) -> String {
+    let why = match e.raw_os_error() {
+        Some(libc::ENOSYS) => {
+            " (this kernel has no mount_setattr, Linux 5.12+ has it; refusing to leave submounts \
+             without them)"
+        }
+        Some(libc::EINVAL) => {
+            " (this kernel cannot set one of them recursively; refusing to leave submounts \
+             without them)"
+        }
+        _ => "",
+    };
+    format!(
+        "option {}: applying recursively with mount_setattr: {e}{why}",
+        names.join(",")
+    )
 }
 
 /// runc's `tmpcopyup` (podman's `--tmpfs`): a tmpfs that starts with what the image has at the
@@ -294,7 +345,7 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(mounts::propagation_flag)
     {
-        if p.contains(MountPropagationFlags::SHARED) {
+        if deferred_propagation(p) {
             mount_change("/", p).map_err(|e| err("linux.rootfsPropagation".into(), e))?;
         }
     }
@@ -350,5 +401,20 @@ fn mask_path(p: &Path) -> rustix::io::Result<()> {
             Err(rustix::io::Errno::NOENT) => Ok(()),
             r => r,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_without_mount_setattr_is_named_in_the_error() {
+        let names = vec!["rro".to_string(), "rnosuid".to_string()];
+        let e = rec_attr_error(&names, &std::io::Error::from_raw_os_error(libc::ENOSYS));
+        assert!(e.starts_with("option rro,rnosuid: "), "{e}");
+        assert!(e.contains("Linux 5.12+") && e.contains("refusing"), "{e}");
+        let e = rec_attr_error(&names, &std::io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(e.contains("cannot set one of them recursively"), "{e}");
     }
 }

@@ -82,13 +82,11 @@ impl Runtime {
                 "--console-socket needs process.terminal set to true".into(),
             ));
         }
-        warn_lsm(process);
+        crate::init::lsm::check_host(process)?;
         let plan = namespaces::plan(spec)?;
-        if !plan.is_new(LinuxNamespaceType::Mount) && !plan.joins(LinuxNamespaceType::Mount) {
-            return Err(Error::Config(
-                "linux.namespaces: a mount namespace is required".into(),
-            ));
-        }
+        // Without a mount namespace in the config, the container's mounts are made in ours.
+        let shares_mountns =
+            !plan.is_new(LinuxNamespaceType::Mount) && !plan.joins(LinuxNamespaceType::Mount);
         std::fs::create_dir_all(&self.root).path_ctx("creating state root", &self.root)?;
         let dir = ContainerState::dir(&self.root, id);
         match std::fs::create_dir(&dir) {
@@ -102,6 +100,7 @@ impl Runtime {
             dir: dir.clone(),
             pid: None,
             cgroup: None,
+            rootfs_mounts: None,
         };
         let fifo_path = dir.join(EXEC_FIFO);
         rustix::fs::mknodat(
@@ -118,6 +117,12 @@ impl Runtime {
             rustix::fs::Mode::empty(),
         )
         .path_ctx("opening", &fifo_path)?;
+        let exec_error_path = dir.join(state::EXEC_ERROR);
+        let exec_error = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&exec_error_path)
+            .path_ctx("creating", &exec_error_path)?;
 
         let linux = spec.linux().as_ref();
         let cg_opts = CgroupOptions {
@@ -176,6 +181,18 @@ impl Runtime {
             guard.cgroup = Some(mgr.options().clone());
         }
         let cgroup_fd = clone_into(mgr.as_ref())?;
+        let rootfs_mnt_id = if shares_mountns {
+            let id = crate::shared_mountns::mount_id(&bundle.rootfs).ok_or_else(|| {
+                Error::Init(format!(
+                    "reading the mount id of {}",
+                    bundle.rootfs.display()
+                ))
+            })?;
+            guard.rootfs_mounts = Some((bundle.rootfs.clone(), id));
+            Some(id)
+        } else {
+            None
+        };
         let forked =
             berth_sys::process::clone3(plan.clone_flags(), cgroup_fd.as_ref().map(|f| f.as_fd()))
                 .ctx(|| "clone3 of the container init".into())?;
@@ -189,6 +206,7 @@ impl Runtime {
                     join: plan.join,
                     new_ns: plan.new,
                     fifo,
+                    exec_error: OwnedFd::from(exec_error),
                     console,
                     no_pivot: opts.no_pivot,
                     no_new_keyring: opts.no_new_keyring,
@@ -204,6 +222,7 @@ impl Runtime {
         crate::trace::mark("cloned");
         drop(child_chan);
         drop(fifo);
+        drop(exec_error);
         drop(console);
         guard.pid = Some(pid);
         if plan.new.contains(&LinuxNamespaceType::User) {
@@ -227,9 +246,9 @@ impl Runtime {
         }
         mgr.apply(&resources)?;
         crate::trace::mark("cgroups set");
-        parent_chan
-            .send(&Msg::Continue)
-            .ctx(|| "writing to the container init".into())?;
+        if let Err(e) = parent_chan.send(&Msg::Continue) {
+            return Err(init_failure(&parent_chan, pid, e));
+        }
         let mut hook_state = hook_state;
         hook_state.pid = pid;
         // The state only needs the pid: write it while the init sets the container up.
@@ -245,14 +264,16 @@ impl Runtime {
             annotations: hook_state.annotations.clone(),
             cgroup: mgr.options().clone(),
             config: Box::new(bundle.spec.clone()),
+            rootfs_mnt_id,
         };
         st.save(&self.root)?;
         let mut console_master = None;
         loop {
-            match parent_chan
-                .recv()
-                .ctx(|| "reading from the container init".into())?
-            {
+            let msg = match parent_chan.recv() {
+                Ok(m) => m,
+                Err(e) => return Err(init_failure(&parent_chan, pid, e)),
+            };
+            match msg {
                 Some((Msg::Ready, _)) => break,
                 Some((Msg::MountsReady, _)) => {
                     crate::hooks::run(
@@ -265,9 +286,9 @@ impl Runtime {
                         hooks.create_runtime().as_deref().unwrap_or_default(),
                         &hook_state,
                     )?;
-                    parent_chan
-                        .send(&Msg::HooksDone)
-                        .ctx(|| "writing to the container init".into())?;
+                    if let Err(e) = parent_chan.send(&Msg::HooksDone) {
+                        return Err(init_failure(&parent_chan, pid, e));
+                    }
                 }
                 Some((Msg::ConsoleMaster, fd)) => console_master = fd,
                 Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
@@ -277,16 +298,11 @@ impl Runtime {
                     )))
                 }
                 None => {
-                    let status = rustix::process::waitpid(
-                        Some(
-                            rustix::process::Pid::from_raw(pid)
-                                .ok_or(Error::Init("bad pid".into()))?,
-                        ),
-                        rustix::process::WaitOptions::empty(),
-                    );
-                    return Err(Error::Init(format!(
-                        "container init exited before it was ready ({status:?})"
-                    )));
+                    return Err(init_failure(
+                        &parent_chan,
+                        pid,
+                        std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                    ))
                 }
             }
         }
@@ -317,19 +333,52 @@ fn owner_name() -> String {
     crate::passwd::by_uid(uid).map_or_else(|| uid.to_string(), |e| e.name)
 }
 
-fn warn_lsm(p: &oci_spec::runtime::Process) {
-    // runc on a host without AppArmor/SELinux ignores the labels; so do we, but say so.
-    if p.apparmor_profile()
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-        && !Path::new("/sys/kernel/security/apparmor").exists()
-    {
-        eprintln!("berth-runc: warning: process.apparmorProfile is set but AppArmor is not enabled on this host; ignored");
+/// Why the init stopped talking: the one-line error it sent before it exited (still queued on
+/// the channel even when our write failed with EPIPE, or a read with ECONNRESET, because it
+/// exited first), else how it ended.
+fn init_failure(chan: &channel::Channel, pid: i32, io: std::io::Error) -> Error {
+    // A reset is reported once, before the messages still queued: read on.
+    for _ in 0..8 {
+        match chan.recv() {
+            Ok(Some((Msg::Error(e), _))) => return Error::Init(e),
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => continue,
+            Err(_) => break,
+        }
     }
-    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty())
-        && !Path::new("/sys/fs/selinux/enforce").exists()
-    {
-        eprintln!("berth-runc: warning: process.selinuxLabel is set but SELinux is not enabled on this host; ignored");
+    // Its end of the channel closes as it exits: give it a moment to become a zombie, but
+    // never block on an init that is somehow still alive (the cleanup kills it).
+    let how = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| {
+            if let Ok(fd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+                let mut pfd = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let limit = rustix::event::Timespec {
+                    tv_sec: 2,
+                    tv_nsec: 0,
+                };
+                let _ = rustix::event::poll(&mut pfd, Some(&limit));
+            }
+            rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG).ok()
+        })
+        .flatten()
+        .map(|(_, st)| describe_exit(st))
+        .unwrap_or_else(|| format!("its channel failed: {io}"));
+    Error::Init(format!(
+        "the container init exited before it was ready, without a reason: {how}"
+    ))
+}
+
+fn describe_exit(st: rustix::process::WaitStatus) -> String {
+    if let Some(sig) = st.terminating_signal() {
+        return format!("killed by signal {sig}");
+    }
+    match st.exit_status() {
+        Some(code) => format!("exit status {code}"),
+        None => format!("{st:?}"),
     }
 }
 
@@ -412,12 +461,16 @@ struct Cleanup {
     dir: PathBuf,
     pid: Option<i32>,
     cgroup: Option<CgroupOptions>,
+    /// The rootfs and its mount id before create, when the container shares our mount
+    /// namespace.
+    rootfs_mounts: Option<(PathBuf, u64)>,
 }
 
 impl Cleanup {
     fn disarm(&mut self) {
         self.pid = None;
         self.cgroup = None;
+        self.rootfs_mounts = None;
         self.dir = PathBuf::new();
     }
 }
@@ -427,6 +480,9 @@ impl Drop for Cleanup {
         if let Some(pid) = self.pid.and_then(rustix::process::Pid::from_raw) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        }
+        if let Some((rootfs, base)) = &self.rootfs_mounts {
+            crate::shared_mountns::detach_above(rootfs, *base);
         }
         if let Some(opts) = &self.cgroup {
             if let Ok(m) = berth_cgroups::open(opts) {

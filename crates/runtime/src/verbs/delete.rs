@@ -74,6 +74,9 @@ impl Runtime {
                 eprintln!("berth-runc: warning: {e}");
             }
         }
+        if let Some(base) = st.rootfs_mnt_id {
+            crate::shared_mountns::detach_above(&st.rootfs, base);
+        }
         let dir = ContainerState::dir(&self.root, &st.id);
         std::fs::remove_dir_all(&dir).path_ctx("removing", &dir)?;
         res

@@ -60,6 +60,15 @@ fn set_on_map(m: &mut Map<String, Value>, v: &str) {
     }
 }
 
+/// A boolean of BindOptions as Go's `omitempty` sends it: present only when true.
+fn set_true(m: &mut Map<String, Value>, key: &str, v: bool) {
+    if v {
+        m.insert(key.into(), json!(true));
+    } else {
+        m.remove(key);
+    }
+}
+
 /// A `--mount` value as a HostConfig.Mounts entry; the error is the part docker prints after
 /// `invalid argument "..." for "--mount" flag: `.
 fn parse_mount_inner(value: &str) -> Result<Value> {
@@ -72,8 +81,14 @@ fn parse_mount_inner(value: &str) -> Result<Value> {
         o.get_or_insert_with(Map::new)
     }
     for field in csv_fields(value)? {
-        let Some((key, val)) = field.split_once('=') else {
-            match field.as_str() {
+        // docker CLI 28 lowercases keys (not values).
+        let (key, val, has_value) = match field.split_once('=') {
+            Some((k, v)) => (k.to_lowercase(), v, true),
+            None => (field.to_lowercase(), "", false),
+        };
+        let key = key.as_str();
+        if !has_value {
+            match key {
                 "readonly" | "ro" => {
                     m.insert("ReadOnly".into(), json!(true));
                 }
@@ -115,8 +130,21 @@ fn parse_mount_inner(value: &str) -> Result<Value> {
                 opts(&mut bind).insert("Propagation".into(), json!(val.to_lowercase()));
             }
             "bind-nonrecursive" => {
-                opts(&mut bind).insert("NonRecursive".into(), json!(parse_bool(key, val)?));
+                let b = parse_bool(key, val)?;
+                set_true(opts(&mut bind), "NonRecursive", b);
             }
+            "bind-recursive" => match val {
+                // Read-only mounts are recursively read-only where the kernel and runtime can.
+                "enabled" => {}
+                "disabled" => set_true(opts(&mut bind), "NonRecursive", true),
+                // Read-only at the top only (Docker 24 and older).
+                "writable" => set_true(opts(&mut bind), "ReadOnlyNonRecursive", true),
+                // Recursively read-only or an error.
+                "readonly" => set_true(opts(&mut bind), "ReadOnlyForceRecursive", true),
+                _ => bail!(
+                    "invalid value for {key}: {val} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                ),
+            },
             "volume-nocopy" => {
                 let b = parse_bool("volume-nocopy", val)?;
                 opts(&mut volume).insert("NoCopy".into(), json!(b));
@@ -171,6 +199,20 @@ fn parse_mount_inner(value: &str) -> Result<Value> {
     ] {
         if set && ty != want {
             bail!("cannot mix '{kind}' options with mount type '{ty}'");
+        }
+    }
+    if let Some(b) = &bind {
+        let read_only = m.get("ReadOnly") == Some(&json!(true));
+        if b.contains_key("ReadOnlyNonRecursive") && !read_only {
+            bail!("option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction");
+        }
+        if b.contains_key("ReadOnlyForceRecursive") {
+            if !read_only {
+                bail!("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction");
+            }
+            if b.get("Propagation") != Some(&json!("rprivate")) {
+                bail!("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction");
+            }
         }
     }
     let mut out = Map::new();
@@ -272,6 +314,27 @@ mod tests {
             parse_mount("dst=/anon").expect("ok"),
             json!({"Type": "volume", "Target": "/anon"})
         );
+        for (v, bo) in [
+            ("enabled", None),
+            ("disabled", Some(json!({"NonRecursive": true}))),
+            ("writable", Some(json!({"ReadOnlyNonRecursive": true}))),
+        ] {
+            let mut want =
+                json!({"Type": "bind", "Source": "/s", "Target": "/b", "ReadOnly": true});
+            if let Some(bo) = bo {
+                want["BindOptions"] = bo;
+            }
+            assert_eq!(
+                parse_mount(&format!("type=bind,src=/s,dst=/b,ro,bind-recursive={v}")).expect(v),
+                want
+            );
+        }
+        assert_eq!(
+            parse_mount("Type=bind,src=/s,dst=/b,readonly,bind-propagation=rprivate,bind-recursive=readonly")
+                .expect("ok"),
+            json!({"Type": "bind", "Source": "/s", "Target": "/b", "ReadOnly": true,
+                   "BindOptions": {"Propagation": "rprivate", "ReadOnlyForceRecursive": true}})
+        );
     }
 
     #[test]
@@ -304,6 +367,26 @@ mod tests {
             ),
             ("=x", "unexpected key '' in '=x'"),
             ("type", "invalid field 'type' must be a key=value pair"),
+            (
+                "type=bind,src=/tmp,dst=/x,bind-recursive=writable",
+                "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction",
+            ),
+            (
+                "type=bind,src=/tmp,dst=/x,bind-recursive=readonly",
+                "option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction",
+            ),
+            (
+                "type=bind,src=/tmp,dst=/x,ro,bind-recursive=readonly",
+                "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction",
+            ),
+            (
+                "type=bind,src=/tmp,dst=/x,ro,bind-recursive=true",
+                "invalid value for bind-recursive: true (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")",
+            ),
+            (
+                "type=volume,dst=/x,bind-recursive=disabled",
+                "cannot mix 'bind-*' options with mount type 'volume'",
+            ),
         ] {
             assert_eq!(e(s), flag(s, why));
         }

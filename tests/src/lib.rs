@@ -290,6 +290,23 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).trim().to_string()
 }
 
+/// The last `n` lines of `s` (a daemon log's tail for an assertion message).
+pub fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// What the tests that drive `berth daemon` with docker CLI 28 need: root, busybox-static and
+/// the CLI. Skips (or fails under BERTH_TEST_STRICT=1) naming `what` and the reason.
+pub fn docker_cli_prerequisites(what: &str, why_root: &str) -> bool {
+    require(is_root(), &format!("{what} need root ({why_root})"))
+        && require(busybox().is_some(), "busybox-static is not installed")
+        && require(
+            Path::new(DOCKER_CLI).exists(),
+            "docker CLI 28 is not at /usr/local/bin/docker",
+        )
+}
+
 /// A fresh container id unique to this process and call.
 pub fn unique_id(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -763,6 +780,25 @@ impl BerthDaemon {
     /// The daemon's output so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// `docker ARGS` against this daemon, run to completion.
+    pub fn docker_run(&self, args: &[&str]) -> Output {
+        run(self.docker().args(args))
+    }
+
+    /// `docker ARGS` that must succeed: its stdout; on failure a panic with its stderr and the
+    /// end of the daemon's log.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let o = self.docker_run(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?} failed: {}\n{}\ndaemon log tail:\n{}",
+            stderr(&o),
+            stdout(&o),
+            last_lines(&self.log(), 30)
+        );
+        stdout(&o)
     }
 
     /// The daemon's pid while it runs.

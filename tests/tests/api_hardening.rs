@@ -5,25 +5,19 @@
 //! connection limit on a TCP listener, and the deprecated event fields before API 1.52.
 
 use berth_e2e::{
-    busybox, is_root, kill_pids, pids_in_cgroups_under, require, run, stderr, stdout, which,
-    BerthDaemon, DOCKER_CLI,
+    docker_cli_prerequisites, kill_pids, pids_in_cgroups_under, require, run, stderr, stdout,
+    which, BerthDaemon,
 };
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const IMAGE: &str = "busybox:latest";
 
 fn prerequisites(what: &str) -> bool {
-    require(is_root(), &format!("{what} need root (snapshots, cgroups)"))
-        && require(busybox().is_some(), "busybox-static is not installed")
-        && require(
-            Path::new(DOCKER_CLI).exists(),
-            "docker CLI 28 is not at /usr/local/bin/docker",
-        )
+    docker_cli_prerequisites(what, "snapshots, cgroups")
         && require(which("curl").is_some(), "curl is missing")
 }
 

@@ -10,7 +10,7 @@
 //!   volume refusing a copy, and symlinks in a volume that lead out of it staying inside the
 //!   container.
 
-use berth_e2e::{busybox, is_root, require, run, stderr, stdout};
+use berth_e2e::{docker_cli_prerequisites, last_lines, require, run, stderr, stdout};
 use berth_e2e::{BerthDaemon, DOCKER_CLI};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,33 +18,19 @@ use std::process::{Command, Output};
 const IMAGE: &str = "busybox:mounts";
 
 fn prerequisites(what: &str) -> bool {
-    require(is_root(), &format!("{what} need root (namespaces, mounts)"))
-        && require(busybox().is_some(), "busybox-static is not installed")
-        && require(
-            Path::new(DOCKER_CLI).exists(),
-            "docker CLI 28 is not at /usr/local/bin/docker",
-        )
+    docker_cli_prerequisites(what, "namespaces, mounts")
 }
 
 fn docker(d: &BerthDaemon, args: &[&str]) -> Output {
-    run(d.docker().args(args))
+    d.docker_run(args)
 }
 
 fn ok(d: &BerthDaemon, args: &[&str]) -> String {
-    let o = docker(d, args);
-    assert!(
-        o.status.success(),
-        "docker {args:?} failed: {}\n{}\ndaemon log tail:\n{}",
-        stderr(&o),
-        stdout(&o),
-        tail(&d.log())
-    );
-    stdout(&o)
+    d.docker_ok(args)
 }
 
 fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
+    last_lines(s, 30)
 }
 
 /// A tmpfs mounted on `dir/sub` of the host for the test's duration.

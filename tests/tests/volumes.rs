@@ -6,8 +6,10 @@
 //! prune in both API eras; a mount target behind a symlink in the image; bad input that
 //! leaves nothing behind. Every test ends checking that no mount is left.
 
-use berth_e2e::{busybox, busybox_rootfs, is_root, require, run, stderr, stdout};
-use berth_e2e::{BerthDaemon, DOCKER_CLI};
+use berth_e2e::BerthDaemon;
+use berth_e2e::{
+    busybox_rootfs, docker_cli_prerequisites, last_lines, require, run, stderr, stdout,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -15,28 +17,15 @@ use std::process::{Command, Output};
 const IMAGE: &str = "busybox:vol";
 
 fn prerequisites(what: &str) -> bool {
-    require(is_root(), &format!("{what} need root (namespaces, mounts)"))
-        && require(busybox().is_some(), "busybox-static is not installed")
-        && require(
-            Path::new(DOCKER_CLI).exists(),
-            "docker CLI 28 is not at /usr/local/bin/docker",
-        )
+    docker_cli_prerequisites(what, "namespaces, mounts")
 }
 
 fn docker(d: &BerthDaemon, args: &[&str]) -> Output {
-    run(d.docker().args(args))
+    d.docker_run(args)
 }
 
 fn ok(d: &BerthDaemon, args: &[&str]) -> String {
-    let o = docker(d, args);
-    assert!(
-        o.status.success(),
-        "docker {args:?} failed: {}\n{}\ndaemon log tail:\n{}",
-        stderr(&o),
-        stdout(&o),
-        tail(&d.log())
-    );
-    stdout(&o)
+    d.docker_ok(args)
 }
 
 fn fails(d: &BerthDaemon, args: &[&str], message: &str) {
@@ -54,14 +43,7 @@ fn fails(d: &BerthDaemon, args: &[&str], message: &str) {
 }
 
 fn tail(s: &str) -> String {
-    s.lines()
-        .rev()
-        .take(30)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("\n")
+    last_lines(s, 30)
 }
 
 /// `docker run --rm --network none ARGS` → stdout.

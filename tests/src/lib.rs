@@ -1196,4 +1196,5 @@ impl Drop for Runc {
         }
     }
 }
+pub mod images;
 pub mod network;

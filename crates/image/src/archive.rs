@@ -76,9 +76,7 @@ pub fn import(store: &ImageStore, path: &Path, name: Option<&str>) -> Result<Vec
                 unpacked.push(desc.digest.clone());
             }
         }
-        for (n, desc) in &pending {
-            store.set(n, desc.clone())?;
-        }
+        store.set_all(&pending)?;
         Ok(pending.into_iter().map(|(n, _)| n).collect())
     })();
     if result.is_err() {

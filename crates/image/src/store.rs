@@ -155,26 +155,15 @@ impl ImageStore {
 
     /// Points `name` at `target`; an image that loses its last name is kept as dangling.
     pub fn set(&self, name: &str, target: Descriptor) -> Result<()> {
+        self.set_all(&[(name.to_string(), target)])
+    }
+
+    /// Points every name at its target in one atomic write of the records (a crash leaves
+    /// all of them moved or none).
+    pub fn set_all(&self, names: &[(String, Descriptor)]) -> Result<()> {
         self.with_records(|r| {
-            let old = r.insert(
-                name.to_string(),
-                ImageRecord {
-                    name: name.into(),
-                    target: target.clone(),
-                    created: now(),
-                },
-            );
-            if let Some(old) = old.filter(|o| o.target.digest != target.digest) {
-                if !r.values().any(|x| x.target.digest == old.target.digest) {
-                    let dangling = format!("<none>@{}", old.target.digest);
-                    r.insert(
-                        dangling.clone(),
-                        ImageRecord {
-                            name: dangling,
-                            ..old
-                        },
-                    );
-                }
+            for (name, target) in names {
+                set_one(r, name, target);
             }
             Ok(((), true))
         })
@@ -444,6 +433,29 @@ impl ImageStore {
         self.content
             .prune_ingests(std::time::Duration::from_secs(24 * 3600))?;
         Ok((removed_blobs, removed_snaps))
+    }
+}
+
+fn set_one(r: &mut BTreeMap<String, ImageRecord>, name: &str, target: &Descriptor) {
+    let old = r.insert(
+        name.to_string(),
+        ImageRecord {
+            name: name.into(),
+            target: target.clone(),
+            created: now(),
+        },
+    );
+    if let Some(old) = old.filter(|o| o.target.digest != target.digest) {
+        if !r.values().any(|x| x.target.digest == old.target.digest) {
+            let dangling = format!("<none>@{}", old.target.digest);
+            r.insert(
+                dangling.clone(),
+                ImageRecord {
+                    name: dangling,
+                    ..old
+                },
+            );
+        }
     }
 }
 

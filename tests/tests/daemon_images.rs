@@ -638,6 +638,32 @@ fn hostile_load_moves_no_tag() {
         "{body}"
     );
 
+    // docker-py raises ImageLoadError with the message.
+    let py_ok = run(Command::new("python3").args(["-c", "import docker"]))
+        .status
+        .success();
+    if require(py_ok, "python3 docker (docker-py) is not installed") {
+        let script = r#"
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1], version="1.45")
+try:
+    c.images.load(open(sys.argv[2], "rb").read())
+    sys.exit("the hostile archive loaded")
+except docker.errors.ImageLoadError as e:
+    assert "../x" in str(e), str(e)
+print("ok")
+"#;
+        let o = run(Command::new("python3")
+            .args(["-c", script, &d.host()])
+            .arg(&hostile));
+        assert!(
+            stdout(&o).ends_with("ok"),
+            "docker-py: {}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+
     assert_eq!(
         inspect_id(),
         before_id,

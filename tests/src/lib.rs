@@ -1245,4 +1245,5 @@ impl Drop for Runc {
         }
     }
 }
+pub mod images;
 pub mod network;

@@ -518,3 +518,288 @@ fn sigkill_during_pull_leaves_no_half_image() {
     ok(&docker(&d, &["rmi", &name]), "rmi");
     finish(d);
 }
+
+/// Every path under `dir` (files and directories), sorted; empty when `dir` is missing.
+fn paths_under(dir: &Path) -> Vec<String> {
+    fn walk(p: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            out.push(e.path().display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
+/// What a load or pull may leave behind: request files, partial downloads, extracted archives.
+fn image_leftovers(d: &BerthDaemon) -> Vec<String> {
+    let image = d.data_root.join("image");
+    let mut left = paths_under(&image.join("tmp"));
+    left.extend(paths_under(&image.join("content/ingest")));
+    for e in std::fs::read_dir(&image).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().to_string();
+        if n.starts_with(".import-") || n.starts_with(".export-") || n.contains(".tmp-") {
+            left.push(e.path().display().to_string());
+        }
+    }
+    left
+}
+
+/// Blobs and committed snapshots of the store (what a refused load must not add to).
+fn store_contents(d: &BerthDaemon) -> (Vec<String>, String) {
+    let image = d.data_root.join("image");
+    let blobs = paths_under(&image.join("content/blobs"));
+    let meta: serde_json::Value = std::fs::read(image.join("snapshots/metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    // Committed snapshots only (an id counter may move).
+    (blobs, meta["snapshots"].to_string())
+}
+
+/// A `docker load` of an archive whose manifest names an existing tag and whose layer holds
+/// `../x` is refused whole: the tag keeps its image, nothing new is listed or stored, the error
+/// names the entry, and the API answers as dockerd does (200 with an errorDetail).
+#[test]
+fn hostile_load_moves_no_tag() {
+    if !prerequisites("daemon load tests") {
+        return;
+    }
+    let d = BerthDaemon::start(&[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let good = tmp.path().join("good.tar");
+    busybox_docker_archive(&good, "victimtag:latest");
+    ok(
+        &docker(&d, &["load", "-i", good.to_str().expect("utf-8")]),
+        "load the good image",
+    );
+    let inspect_id = || {
+        ok(
+            &docker(&d, &["image", "inspect", "-f", "{{.Id}}", "victimtag"]),
+            "inspect victimtag",
+        )
+    };
+    let before_id = inspect_id();
+    let list = || {
+        ok(
+            &docker(
+                &d,
+                &[
+                    "images",
+                    "-a",
+                    "--no-trunc",
+                    "--format",
+                    "{{.Repository}}:{{.Tag}} {{.ID}}",
+                ],
+            ),
+            "images",
+        )
+    };
+    let before_list = list();
+    let before_store = store_contents(&d);
+
+    use berth_e2e::images::{docker_archive, tar_bytes};
+    let layer = tar_bytes(&[("ok.txt", b"fine\n"), ("../x", b"escaped\n")]);
+    let hostile = tmp.path().join("hostile.tar");
+    docker_archive(&hostile, "victimtag:latest", &layer);
+    let o = docker(&d, &["load", "-i", hostile.to_str().expect("utf-8")]);
+    assert!(
+        !o.status.success(),
+        "the hostile archive loaded: {}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("../x"),
+        "the error does not name the entry: {}",
+        stderr(&o)
+    );
+
+    // The same through the API: 200 and an errorDetail message, as dockerd answers.
+    let out = run(Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(&d.socket)
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/x-tar",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", hostile.display()))
+        .arg("http://localhost/images/load"));
+    let body = stdout(&out);
+    assert!(body.ends_with("200"), "{body}");
+    assert!(
+        body.contains("errorDetail") && body.contains("../x"),
+        "{body}"
+    );
+
+    // docker-py raises ImageLoadError with the message.
+    let py_ok = run(Command::new("python3").args(["-c", "import docker"]))
+        .status
+        .success();
+    if require(py_ok, "python3 docker (docker-py) is not installed") {
+        let script = r#"
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1], version="1.45")
+try:
+    c.images.load(open(sys.argv[2], "rb").read())
+    sys.exit("the hostile archive loaded")
+except docker.errors.ImageLoadError as e:
+    assert "../x" in str(e), str(e)
+print("ok")
+"#;
+        let o = run(Command::new("python3")
+            .args(["-c", script, &d.host()])
+            .arg(&hostile));
+        assert!(
+            stdout(&o).ends_with("ok"),
+            "docker-py: {}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+
+    assert_eq!(
+        inspect_id(),
+        before_id,
+        "victimtag was moved by a refused load"
+    );
+    assert_eq!(list(), before_list, "a refused load changed the image list");
+    assert_eq!(
+        store_contents(&d),
+        before_store,
+        "a refused load left blobs or snapshots"
+    );
+    assert_eq!(
+        image_leftovers(&d),
+        Vec::<String>::new(),
+        "temporary files left"
+    );
+    assert!(!d.data_root.join("x").exists() && !d.data_root.join("image/x").exists());
+    finish(d);
+}
+
+/// The files a process holds open under a directory whose path contains `marker`, with sizes
+/// (works for named and for unlinked files).
+fn held_files(pid: u32, marker: &str) -> Vec<(String, u64)> {
+    let fds = format!("/proc/{pid}/fd");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&fds).into_iter().flatten().flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        let target = target.display().to_string();
+        if target.contains(marker) {
+            let size = std::fs::metadata(e.path()).map_or(0, |m| m.len());
+            out.push((target, size));
+        }
+    }
+    out
+}
+
+/// SIGKILL of the daemon in the middle of a `docker load` upload, then of a pull whose layer
+/// download is stalled halfway: after each restart nothing is left under the image store's
+/// tmp and ingest directories, no half image is listed, and the store still loads and pulls.
+#[test]
+fn sigkill_mid_load_and_mid_pull_leaves_nothing() {
+    if !prerequisites("daemon crash tests") {
+        return;
+    }
+    use berth_e2e::images::{docker_archive, random_bytes, tar_bytes, StallingRegistry};
+    let layer = tar_bytes(&[("blob", &random_bytes(16 << 20))]);
+    let reg = StallingRegistry::start(layer.clone());
+    let mut d = BerthDaemon::start(&[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = tmp.path().join("big.tar");
+    docker_archive(&archive, "big:latest", &layer);
+    let bytes = std::fs::read(&archive).expect("read archive");
+
+    // Load: send half the body by hand, wait until the daemon holds it on disk, kill.
+    let pid = d.pid().expect("daemon pid");
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect");
+    write!(
+        s,
+        "POST /images/load HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        bytes.len()
+    )
+    .expect("request head");
+    s.write_all(&bytes[..bytes.len() / 2])
+        .expect("half the body");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !held_files(pid, "/image/tmp").iter().any(|(_, n)| *n > 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never wrote the upload; log:\n{}",
+            d.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    d.kill();
+    drop(s);
+    d.restart();
+    assert_eq!(
+        image_leftovers(&d),
+        Vec::<String>::new(),
+        "an interrupted load left files"
+    );
+    assert_eq!(ok(&docker(&d, &["images", "-a", "-q"]), "images"), "");
+
+    // Pull: the registry sends half the layer and stalls; kill once the daemon has bytes.
+    let name = format!("{}/stall/img:1", reg.addr);
+    let mut pull = d
+        .docker()
+        .args(["pull", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker pull");
+    while ingest_bytes(&d) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline + std::time::Duration::from_secs(60),
+            "the pull never started downloading; log:\n{}",
+            d.log()
+        );
+        assert!(
+            pull.try_wait().ok().flatten().is_none(),
+            "docker pull ended early; log:\n{}",
+            d.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    d.kill();
+    let _ = pull.wait();
+    d.restart();
+    assert_eq!(
+        image_leftovers(&d),
+        Vec::<String>::new(),
+        "an interrupted pull left files"
+    );
+    assert_eq!(ok(&docker(&d, &["images", "-a", "-q"]), "images"), "");
+
+    // The store is whole: the same pull and load now complete.
+    reg.set_stall(false);
+    ok(&docker(&d, &["pull", &name]), "pull after the crash");
+    ok(
+        &docker(&d, &["load", "-i", archive.to_str().expect("utf-8")]),
+        "load after the crash",
+    );
+    let out = ok(
+        &docker(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        "images",
+    );
+    assert!(out.lines().any(|l| l == "big:latest"), "{out}");
+    assert!(out.lines().any(|l| l == name), "{out}");
+    assert_eq!(
+        image_leftovers(&d),
+        Vec::<String>::new(),
+        "files left after a whole load"
+    );
+    ok(&docker(&d, &["rmi", &name, "big:latest"]), "rmi");
+    finish(d);
+}

@@ -55,6 +55,15 @@ impl Engine {
         }
         let store = Store::open(&paths.database())?;
         let images = berth_image::store::ImageStore::open(paths.image_root(), None)?;
+        // No load, pull or save runs yet: whatever they left is from a crash.
+        match images.remove_leftovers() {
+            Ok(paths) => {
+                for p in paths {
+                    tracing::info!(path = %p.display(), "removed what an interrupted image operation left");
+                }
+            }
+            Err(e) => tracing::warn!("removing what interrupted image operations left: {e}"),
+        }
         let networks = crate::networks::Networks::open(&config, &store).await?;
         let engine = Engine(Arc::new(Inner {
             config,

@@ -5,7 +5,7 @@
 //! every blob is verified against its digest before it is stored.
 
 use crate::config::{ContainerConfig, ImageConfig};
-use crate::create::{create_image, ingest_file, NewLayer};
+use crate::create::{create_image, ingest_file, unpack_target, NewLayer};
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{parse_document, Descriptor, Document, Index, Manifest, MAX_MANIFEST_BYTES};
 use crate::media;
@@ -49,22 +49,44 @@ fn extract(tar_path: &Path, into: &Path) -> Result<()> {
 
 /// Imports an OCI layout directory or tar (`path`), or a docker-archive tar; names each image
 /// from the archive (or `name` when the archive has none). Returns the names set.
+///
+/// All or nothing: every blob is verified and every image unpacked into snapshots (each layer
+/// checked entry by entry and against its diffID) before any name is set; when anything is
+/// refused, no name moves and what this import stored is collected.
 pub fn import(store: &ImageStore, path: &Path, name: Option<&str>) -> Result<Vec<String>> {
-    if path.is_dir() {
-        return import_dir(store, path, name);
+    let result = (|| {
+        let _writing = store.writing_lock()?;
+        let pending = if path.is_dir() {
+            stage_dir(store, path, name)?
+        } else {
+            let tmp = tempfile::Builder::new()
+                .prefix(".import-")
+                .tempdir_in(store.root())
+                .io("create temp dir", store.root())?;
+            extract(path, tmp.path())?;
+            stage_dir(store, tmp.path(), name).map_err(|e| match e {
+                Error::Archive { reason, .. } => bad(path, reason),
+                e => e,
+            })?
+        };
+        let mut unpacked = Vec::new();
+        for (n, desc) in &pending {
+            if !unpacked.contains(&desc.digest) {
+                unpack_target(store, n, desc)?;
+                unpacked.push(desc.digest.clone());
+            }
+        }
+        store.set_all(&pending)?;
+        Ok(pending.into_iter().map(|(n, _)| n).collect())
+    })();
+    if result.is_err() {
+        let _ = store.try_gc();
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(".import-")
-        .tempdir_in(store.root())
-        .io("create temp dir", store.root())?;
-    extract(path, tmp.path())?;
-    import_dir(store, tmp.path(), name).map_err(|e| match e {
-        Error::Archive { reason, .. } => bad(path, reason),
-        e => e,
-    })
+    result
 }
 
-fn import_dir(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Vec<String>> {
+/// Stores the blobs of an extracted archive; returns the names to set and their targets.
+fn stage_dir(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Pending> {
     // An OCI layout (also what `docker save` writes since Docker 25, beside its manifest.json)
     // keeps the manifests' exact bytes and digests: prefer it.
     if dir.join("index.json").is_file() && dir.join("oci-layout").is_file() {
@@ -78,6 +100,9 @@ fn import_dir(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Vec<
         ))
     }
 }
+
+/// Names and the images they will point to once everything is in.
+type Pending = Vec<(String, Descriptor)>;
 
 fn copy_blob(store: &ImageStore, dir: &Path, d: &Descriptor) -> Result<()> {
     if store.content().exists(&d.digest) {
@@ -101,8 +126,7 @@ fn copy_blob(store: &ImageStore, dir: &Path, d: &Descriptor) -> Result<()> {
     Ok(())
 }
 
-fn import_oci(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Vec<String>> {
-    let _writing = store.writing_lock()?;
+fn import_oci(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Pending> {
     let index_path = dir.join("index.json");
     let index: Index = serde_json::from_slice(&fs::read(&index_path).io("read", &index_path)?)
         .map_err(|e| bad(&index_path, e.to_string()))?;
@@ -157,8 +181,7 @@ fn import_oci(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Vec<
         };
         let mut desc = top.clone();
         desc.annotations = None;
-        store.set(&full, desc)?;
-        names.push(full);
+        names.push((full, desc));
     }
     Ok(names)
 }
@@ -185,8 +208,7 @@ fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
     Ok(dir.join(p))
 }
 
-fn import_docker(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Vec<String>> {
-    let _writing = store.writing_lock()?;
+fn import_docker(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<Pending> {
     let mpath = dir.join("manifest.json");
     let entries: Vec<DockerEntry> = serde_json::from_slice(&fs::read(&mpath).io("read", &mpath)?)
         .map_err(|e| bad(&mpath, e.to_string()))?;
@@ -244,14 +266,11 @@ fn import_docker(store: &ImageStore, dir: &Path, name: Option<&str>) -> Result<V
             tags
         };
         if tags.is_empty() {
-            let n = format!("<none>@{mdigest}");
-            store.set(&n, desc.clone())?;
-            names.push(n);
+            names.push((format!("<none>@{mdigest}"), desc.clone()));
         }
         for t in tags {
             let full = Reference::parse(&t)?.to_string();
-            store.set(&full, desc.clone())?;
-            names.push(full);
+            names.push((full, desc.clone()));
         }
     }
     Ok(names)

@@ -3,9 +3,11 @@
 //! Layout under the root: `blobs/<alg>/<hex>` for committed blobs, `ingest/<id>/` for partial
 //! writes (`data` plus a `lock` file held with `flock` by the one writer). A blob only appears
 //! under `blobs/` after its bytes were fsynced and verified against the expected digest and
-//! size, by an atomic rename; so readers never see partial content, a crash leaves at most an
-//! ingest that the next writer of the same key resumes, and two concurrent pulls of one blob
-//! serialize on the ingest lock (the second finds the blob committed and writes nothing).
+//! size, by an atomic rename; so readers never see partial content, a failed download leaves an
+//! ingest that the next writer of the same key resumes, a crash leaves one that the store's
+//! owner removes when it starts ([`crate::store::ImageStore::remove_leftovers`]), and two
+//! concurrent pulls of one blob serialize on the ingest lock (the second finds the blob
+//! committed and writes nothing).
 
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, IoContext, Result};

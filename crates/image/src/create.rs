@@ -30,6 +30,50 @@ pub fn create_image(
     platform: Option<Platform>,
 ) -> Result<Descriptor> {
     let _writing = store.writing_lock()?;
+    let desc = write_image(store, layers, config, platform)?;
+    store.set(&record_name(name, &desc)?, desc.clone())?;
+    Ok(desc)
+}
+
+/// Like [`create_image`], but all or nothing: the layers are unpacked (so the tars are
+/// checked entry by entry) before the name is set. On failure no name moves and what this
+/// call stored is collected (unless a pull or import is under way: the next collection then
+/// takes it). `docker import` goes through here.
+pub fn import_image(
+    store: &ImageStore,
+    name: Option<&str>,
+    layers: &[NewLayer<'_>],
+    config: ContainerConfig,
+    platform: Option<Platform>,
+) -> Result<Descriptor> {
+    let result = (|| {
+        let _writing = store.writing_lock()?;
+        let desc = write_image(store, layers, config, platform)?;
+        let record = record_name(name, &desc)?;
+        unpack_target(store, &record, &desc)?;
+        store.set(&record, desc.clone())?;
+        Ok(desc)
+    })();
+    if result.is_err() {
+        let _ = store.try_gc();
+    }
+    result
+}
+
+fn record_name(name: Option<&str>, desc: &Descriptor) -> Result<String> {
+    Ok(match name {
+        Some(n) => crate::Reference::parse(n)?.to_string(),
+        None => format!("<none>@{}", desc.digest),
+    })
+}
+
+/// Stores layers, config and manifest; names nothing. The caller holds the writing lock.
+fn write_image(
+    store: &ImageStore,
+    layers: &[NewLayer<'_>],
+    config: ContainerConfig,
+    platform: Option<Platform>,
+) -> Result<Descriptor> {
     let mut descs = Vec::new();
     let mut diff_ids = Vec::new();
     for l in layers {
@@ -82,13 +126,11 @@ pub fn create_image(
     };
     let mbytes = serde_json::to_vec(&manifest).expect("manifest always serializes");
     let mdigest = store.content().write_blob(&mbytes, None)?;
-    let desc = Descriptor::new(media::OCI_MANIFEST, mdigest.clone(), mbytes.len() as u64);
-    let record_name = match name {
-        Some(n) => crate::Reference::parse(n)?.to_string(),
-        None => format!("<none>@{mdigest}"),
-    };
-    store.set(&record_name, desc.clone())?;
-    Ok(desc)
+    Ok(Descriptor::new(
+        media::OCI_MANIFEST,
+        mdigest,
+        mbytes.len() as u64,
+    ))
 }
 
 /// Copies a file into the content store, returning its digest and size.
@@ -110,7 +152,23 @@ pub fn ingest_file(store: &ImageStore, path: &Path) -> Result<(Digest, u64)> {
 /// returns the top chain ID.
 pub fn unpack_image(store: &ImageStore, name: &str) -> Result<Option<Digest>> {
     let _writing = store.writing_lock()?;
-    let d = store.inspect(name)?;
+    let rec = store.find(name)?;
+    unpack_target(store, name, &rec.target)
+}
+
+/// Unpacks the image `target` (a manifest or index in the store, named or not yet; `name` is
+/// for messages) into snapshots. The caller holds the writing lock.
+pub(crate) fn unpack_target(
+    store: &ImageStore,
+    name: &str,
+    target: &Descriptor,
+) -> Result<Option<Digest>> {
+    let rec = crate::store::ImageRecord {
+        name: name.to_string(),
+        target: target.clone(),
+        created: 0,
+    };
+    let d = store.details_of(&rec, None)?;
     let chains = chain_ids(&d.config.rootfs.diff_ids);
     if chains.len() != d.manifest.layers.len() {
         return Err(Error::InvalidDocument {

@@ -50,18 +50,29 @@ impl FileLock {
     pub(crate) fn exclusive(path: &Path) -> Result<FileLock> {
         Self::take(path, FlockOperation::LockExclusive)
     }
-    #[allow(dead_code)]
     pub(crate) fn shared(path: &Path) -> Result<FileLock> {
         Self::take(path, FlockOperation::LockShared)
     }
+    /// The exclusive lock if nobody holds the file, else None (without waiting).
+    pub(crate) fn try_exclusive(path: &Path) -> Result<Option<FileLock>> {
+        let file = Self::open(path)?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(FileLock { _file: file })),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(e).io("lock", path),
+        }
+    }
     fn take(path: &Path, op: FlockOperation) -> Result<FileLock> {
-        let file = OpenOptions::new()
+        let file = Self::open(path)?;
+        flock(&file, op).io("lock", path)?;
+        Ok(FileLock { _file: file })
+    }
+    fn open(path: &Path) -> Result<File> {
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
-            .io("open lock", path)?;
-        flock(&file, op).io("lock", path)?;
-        Ok(FileLock { _file: file })
+            .io("open lock", path)
     }
 }

@@ -72,6 +72,51 @@ impl ImageStore {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Removes what only a running operation owns: partial downloads (`content/ingest/`),
+    /// request files (`tmp/`), extracted and exported archives (`.import-*`, `.export-*`) and
+    /// interrupted atomic writes. Call it when no operation can be under way, i.e. when the
+    /// one process that uses the store starts (the daemon does, before it serves anything);
+    /// after a crash they would otherwise stay forever. Returns the paths removed.
+    pub fn remove_leftovers(&self) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        let mut remove = |p: PathBuf| -> Result<()> {
+            let r = if p.is_dir() && !p.is_symlink() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            match r {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).io("remove", p),
+                _ => {
+                    removed.push(p);
+                    Ok(())
+                }
+            }
+        };
+        for dir in [self.content.root().join("ingest"), self.root.join("tmp")] {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).io("read directory", dir),
+            };
+            for e in entries {
+                remove(e.io("read directory", &dir)?.path())?;
+            }
+        }
+        for e in fs::read_dir(&self.root).io("read directory", &self.root)? {
+            let e = e.io("read directory", &self.root)?;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".import-")
+                || name.starts_with(".export-")
+                || (name.starts_with('.') && name.contains(".tmp-"))
+            {
+                remove(e.path())?;
+            }
+        }
+        Ok(removed)
+    }
     pub fn content(&self) -> &ContentStore {
         &self.content
     }
@@ -110,26 +155,15 @@ impl ImageStore {
 
     /// Points `name` at `target`; an image that loses its last name is kept as dangling.
     pub fn set(&self, name: &str, target: Descriptor) -> Result<()> {
+        self.set_all(&[(name.to_string(), target)])
+    }
+
+    /// Points every name at its target in one atomic write of the records (a crash leaves
+    /// all of them moved or none).
+    pub fn set_all(&self, names: &[(String, Descriptor)]) -> Result<()> {
         self.with_records(|r| {
-            let old = r.insert(
-                name.to_string(),
-                ImageRecord {
-                    name: name.into(),
-                    target: target.clone(),
-                    created: now(),
-                },
-            );
-            if let Some(old) = old.filter(|o| o.target.digest != target.digest) {
-                if !r.values().any(|x| x.target.digest == old.target.digest) {
-                    let dangling = format!("<none>@{}", old.target.digest);
-                    r.insert(
-                        dangling.clone(),
-                        ImageRecord {
-                            name: dangling,
-                            ..old
-                        },
-                    );
-                }
+            for (name, target) in names {
+                set_one(r, name, target);
             }
             Ok(((), true))
         })
@@ -341,6 +375,20 @@ impl ImageStore {
     /// Removes blobs and committed snapshots no record reaches. Returns (blobs, snapshots) removed.
     pub fn gc(&self) -> Result<(usize, usize)> {
         let _gc = FileLock::exclusive(&self.root.join("gc.lock"))?;
+        self.gc_locked()
+    }
+
+    /// [`ImageStore::gc`] unless a pull, import or collection is under way (then None: that
+    /// operation's own end, or the next collection, takes the garbage). For failed operations
+    /// that must not wait for others to undo their own leftovers.
+    pub fn try_gc(&self) -> Result<Option<(usize, usize)>> {
+        match FileLock::try_exclusive(&self.root.join("gc.lock"))? {
+            Some(_gc) => self.gc_locked().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn gc_locked(&self) -> Result<(usize, usize)> {
         let mut blobs: HashSet<Digest> = HashSet::new();
         let mut chains: HashSet<String> = HashSet::new();
         for rec in self.records()? {
@@ -385,6 +433,29 @@ impl ImageStore {
         self.content
             .prune_ingests(std::time::Duration::from_secs(24 * 3600))?;
         Ok((removed_blobs, removed_snaps))
+    }
+}
+
+fn set_one(r: &mut BTreeMap<String, ImageRecord>, name: &str, target: &Descriptor) {
+    let old = r.insert(
+        name.to_string(),
+        ImageRecord {
+            name: name.into(),
+            target: target.clone(),
+            created: now(),
+        },
+    );
+    if let Some(old) = old.filter(|o| o.target.digest != target.digest) {
+        if !r.values().any(|x| x.target.digest == old.target.digest) {
+            let dangling = format!("<none>@{}", old.target.digest);
+            r.insert(
+                dangling.clone(),
+                ImageRecord {
+                    name: dangling,
+                    ..old
+                },
+            );
+        }
     }
 }
 

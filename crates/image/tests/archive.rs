@@ -168,3 +168,80 @@ fn rootfs_tar_becomes_one_layer_image() {
         .join("bin/busybox")
         .is_file());
 }
+
+/// A docker-archive naming `tag` with one layer tar.
+fn docker_archive(
+    t: &tempfile::TempDir,
+    file: &str,
+    tag: &str,
+    layer: &[u8],
+) -> std::path::PathBuf {
+    let diff = Digest::sha256_of(layer);
+    let cfg = serde_json::json!({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[diff.to_string()]}}).to_string();
+    let manifest =
+        serde_json::json!([{"Config": "c.json", "RepoTags": [tag], "Layers": ["l.tar"]}])
+            .to_string();
+    let archive = Tar::new()
+        .file("manifest.json", 0o644, manifest.as_bytes())
+        .file("c.json", 0o644, cfg.as_bytes())
+        .file("l.tar", 0o644, layer)
+        .finish();
+    let path = t.path().join(file);
+    std::fs::write(&path, archive).expect("write");
+    path
+}
+
+#[test]
+fn refused_import_moves_no_name_and_keeps_nothing() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let s = store(&t, "s");
+    let good = Tar::new().file("ok", 0o644, b"good\n").finish();
+    import(&s, &docker_archive(&t, "good.tar", "victim:1", &good), None).expect("good import");
+    let before = s.inspect("victim:1").expect("victim").id;
+    let blobs = s.content().list().expect("blobs");
+    let snaps = s.snapshots().list().expect("snapshots").len();
+
+    // Two images in one archive would be all or nothing too; here the one layer holds `../x`.
+    let hostile = Tar::new()
+        .file("fine", 0o644, b"x")
+        .raw("../x", tar::EntryType::Regular, None, b"escaped\n")
+        .finish();
+    let err = import(
+        &s,
+        &docker_archive(&t, "bad.tar", "victim:1", &hostile),
+        None,
+    )
+    .expect_err("hostile import");
+    assert!(err.to_string().contains("../x"), "{err}");
+    assert_eq!(s.inspect("victim:1").expect("victim").id, before);
+    assert_eq!(s.records().expect("records").len(), 1, "no dangling record");
+    assert_eq!(s.content().list().expect("blobs"), blobs, "blobs left");
+    assert_eq!(s.snapshots().list().expect("snapshots").len(), snaps);
+    assert!(!t.path().join("x").exists() && !t.path().join("s/x").exists());
+}
+
+#[test]
+fn leftovers_of_a_crash_are_removed_at_open() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let s = store(&t, "s");
+    let good = Tar::new().file("ok", 0o644, b"good\n").finish();
+    import(&s, &docker_archive(&t, "good.tar", "keep:1", &good), None).expect("import");
+    // What a SIGKILL leaves: a partial download, a request file, an extracted archive.
+    use std::io::Write as _;
+    let berth_image::content::Ingest::Writer(mut w) =
+        s.content().writer("partial", None, None).expect("writer")
+    else {
+        panic!("a writer")
+    };
+    w.write_all(b"half a layer").expect("write");
+    drop(w);
+    std::fs::create_dir_all(s.root().join("tmp/req-1")).expect("tmp");
+    std::fs::write(s.root().join("tmp/req-1/body.tar"), b"x").expect("body");
+    std::fs::create_dir_all(s.root().join(".import-abc/blobs")).expect("import dir");
+    let removed = s.remove_leftovers().expect("remove leftovers");
+    assert_eq!(removed.len(), 3, "{removed:?}");
+    let empty = |p: std::path::PathBuf| std::fs::read_dir(p).expect("dir").next().is_none();
+    assert!(empty(s.root().join("tmp")) && empty(s.content().root().join("ingest")));
+    assert!(!s.root().join(".import-abc").exists());
+    assert!(s.inspect("keep:1").is_ok(), "the store lost an image");
+}

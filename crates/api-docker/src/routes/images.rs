@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use berth_engine::images::progress;
-use berth_engine::images::{ProgressTx, RegistryAuth};
+use berth_engine::images::{ProgressTx, RegistryAuth, TmpFile};
 use berth_engine::Engine;
 use futures_util::StreamExt;
 use std::convert::Infallible;
@@ -175,32 +175,24 @@ async fn create(
     .await
 }
 
-/// Writes the request body to a file in a fresh temporary directory of the image store.
-async fn body_to_file(
-    engine: &Engine,
-    body: Body,
-) -> ApiResult<(tempfile::TempDir, std::path::PathBuf)> {
-    let dir = engine.image_tmp_dir()?;
-    let path = dir.path().join("body.tar");
-    let mut f = tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+/// Writes the request body to an unnamed file of the image store (see [`TmpFile`]).
+async fn body_to_file(engine: &Engine, body: Body) -> ApiResult<TmpFile> {
+    let tmp = engine.image_tmp_file()?;
+    let internal =
+        |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let mut f = tokio::fs::File::from_std(tmp.file().try_clone().map_err(internal)?);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
-        f.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        f.write_all(&chunk).await.map_err(internal)?;
     }
-    f.flush()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok((dir, path))
+    f.flush().await.map_err(internal)?;
+    Ok(tmp)
 }
 
 async fn import(engine: Engine, q: &[(String, String)], body: Body) -> ApiResult<Response> {
-    let (_dir, path) = body_to_file(&engine, body).await?;
+    let body = body_to_file(&engine, body).await?;
     let changes: Vec<String> = q
         .iter()
         .filter(|(k, _)| k == "changes")
@@ -209,7 +201,7 @@ async fn import(engine: Engine, q: &[(String, String)], body: Body) -> ApiResult
         .collect();
     let id = engine
         .image_import(
-            path,
+            body,
             first(q, "repo"),
             first(q, "tag"),
             &changes,
@@ -253,16 +245,25 @@ async fn save(engine: Engine, names: Vec<String>) -> ApiResult<Response> {
         .into_response())
 }
 
-/// `POST /images/load`: a tar body; answers `{"stream":"Loaded image: ...\n"}` lines.
-async fn load(State(engine): State<Engine>, q: Query, body: Body) -> ApiResult<Response> {
+/// `POST /images/load`: a tar body; answers `{"stream":"Loaded image: ...\n"}` lines. As in
+/// dockerd (postImagesLoad), the answer is always 200: a refused archive ends the stream with
+/// an `errorDetail` message, which the docker CLI prints and docker-py raises.
+async fn load(State(engine): State<Engine>, q: Query, body: Body) -> Response {
     let _quiet = qbool(&q, "quiet", false);
-    let (_dir, path) = body_to_file(&engine, body).await?;
-    let lines = engine.image_load(path).await?;
+    let loaded = match body_to_file(&engine, body).await {
+        Ok(body) => engine.image_load(body).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
     let mut out = Vec::new();
-    for l in lines {
-        out.extend_from_slice(&json_line(&progress::stream(&format!("{l}\n"))));
+    match loaded {
+        Ok(lines) => {
+            for l in lines {
+                out.extend_from_slice(&json_line(&progress::stream(&format!("{l}\n"))));
+            }
+        }
+        Err(e) => out.extend_from_slice(&json_line(&progress::error(&e.message))),
     }
-    Ok(json_stream_response(Body::from(out)))
+    json_stream_response(Body::from(out))
 }
 
 /// `POST /images/prune`.

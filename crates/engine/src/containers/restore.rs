@@ -108,8 +108,8 @@ impl Engine {
             for s in snaps {
                 let unfinished_create = is_container_key(&s.key) && !ids.contains(&s.key);
                 // A pull unpacks each layer into an `extract-*` snapshot before committing it;
-                // at start no pull runs, so any left is from a pull a crash interrupted (the
-                // download itself is kept and resumed by the next pull).
+                // at start no pull runs, so any left is from a pull a crash interrupted (its
+                // partial download went with the image store's leftovers, at open).
                 let unfinished_pull = s.key.starts_with("extract-");
                 if s.kind == berth_image::snapshot::Kind::Active
                     && (unfinished_create || unfinished_pull)

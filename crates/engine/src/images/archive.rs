@@ -7,16 +7,48 @@ use super::pull::parse_reference;
 use crate::error::{Error, Result};
 use crate::Engine;
 use berth_image::config::ContainerConfig;
-use berth_image::create::{create_image, unpack_image, NewLayer};
+use berth_image::create::{import_image, NewLayer};
 use berth_image::manifest::Platform;
 use berth_image::unpack::Compression;
 use berth_image::Reference;
 use std::io::Read;
 use std::path::PathBuf;
 
+/// A request body or archive on the image store's filesystem whose file has no name: nothing
+/// outlives the request, even a SIGKILL of the daemon. Code that wants a path reads it through
+/// `/proc/self/fd` while this is alive.
+#[derive(Debug)]
+pub struct TmpFile {
+    file: std::fs::File,
+}
+
+impl TmpFile {
+    /// The open file (for writing the body).
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// A path that opens this file while it is open.
+    fn path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
+    }
+}
+
 impl Engine {
-    /// A directory for request bodies and archives being written, under the image root
-    /// (same filesystem, so blobs can be hard-linked).
+    /// An unnamed file under the image root's `tmp/` (same filesystem as the store, so a
+    /// large upload never fills another one), for a request body.
+    pub fn image_tmp_file(&self) -> Result<TmpFile> {
+        let root = self.images.root().join("tmp");
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::internal(format!("creating {}", root.display()), e))?;
+        let file = tempfile::tempfile_in(&root)
+            .map_err(|e| Error::internal(format!("temp file in {}", root.display()), e))?;
+        Ok(TmpFile { file })
+    }
+
+    /// A directory for archives being written, under the image root (same filesystem, so
+    /// blobs can be hard-linked). A crash leaves it to the next daemon's start.
     pub fn image_tmp_dir(&self) -> Result<tempfile::TempDir> {
         let root = self.images.root().join("tmp");
         std::fs::create_dir_all(&root)
@@ -60,15 +92,14 @@ impl Engine {
 
     /// Loads a `docker save` tar (or OCI layout tar) at `path`; returns Docker's lines
     /// (`Loaded image: busybox:latest`, or `Loaded image ID: sha256:...` for an unnamed one).
-    pub async fn image_load(&self, path: PathBuf) -> Result<Vec<String>> {
+    pub async fn image_load(&self, body: TmpFile) -> Result<Vec<String>> {
         let (lines, events) = self
             .blocking(move |e| {
-                let names =
-                    berth_image::archive::import(&e.images, &path, None).map_err(load_error)?;
+                let names = berth_image::archive::import(&e.images, &body.path(), None)
+                    .map_err(load_error)?;
                 let mut lines = Vec::new();
                 let mut events = Vec::new();
                 for n in &names {
-                    unpack_image(&e.images, n)?;
                     let d = e.images.inspect(n)?;
                     let id = d.id.to_string();
                     if n.starts_with("<none>") {
@@ -95,7 +126,7 @@ impl Engine {
     /// WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL). Returns the image ID.
     pub async fn image_import(
         &self,
-        path: PathBuf,
+        body: TmpFile,
         repo: Option<&str>,
         tag: Option<&str>,
         changes: &[String],
@@ -123,6 +154,7 @@ impl Engine {
         let event_name = name.clone();
         let id = self
             .blocking(move |e| {
+                let path = body.path();
                 let mut magic = [0u8; 4];
                 let n = std::fs::File::open(&path)
                     .and_then(|mut f| f.read(&mut magic))
@@ -134,7 +166,8 @@ impl Engine {
                 };
                 // Docker's comment for `import -` (URL sources are refused above).
                 let comment = "Imported from -";
-                let desc = create_image(
+                // Unpacked before it is named: a tar that cannot be unpacked moves no name.
+                let desc = import_image(
                     &e.images,
                     name.as_deref(),
                     &[NewLayer {
@@ -144,13 +177,12 @@ impl Engine {
                     }],
                     config,
                     platform,
-                )?;
-                let record = name.unwrap_or_else(|| format!("<none>@{}", desc.digest));
-                unpack_image(&e.images, &record).map_err(|err| {
-                    // A tar that cannot be unpacked is not an image: take it back.
-                    let _ = e.images.delete(desc.digest.hex());
-                    Error::InvalidArgument(format!("importing the tar: {err}"))
+                )
+                .map_err(|err| match err {
+                    berth_image::Error::Io { .. } => Error::Image(err),
+                    err => Error::InvalidArgument(format!("importing the tar: {err}")),
                 })?;
+                let record = name.unwrap_or_else(|| format!("<none>@{}", desc.digest));
                 Ok(e.images.inspect(&record)?.id.to_string())
             })
             .await?;
@@ -160,12 +192,22 @@ impl Engine {
     }
 }
 
+/// What is wrong with the archive is the client's error (400 before any output, as the
+/// message of the stream's errorDetail after); the daemon's own failures stay 500.
 fn load_error(e: berth_image::Error) -> Error {
+    use berth_image::Error as E;
     match e {
-        berth_image::Error::Archive { reason, .. } => {
+        E::Archive { reason, .. } => {
             Error::InvalidArgument(format!("invalid image archive: {reason}"))
         }
-        berth_image::Error::UnsafeEntry { .. } => Error::InvalidArgument(e.to_string()),
+        E::UnsafeEntry { .. }
+        | E::Verification { .. }
+        | E::InvalidDocument { .. }
+        | E::InvalidReference { .. }
+        | E::InvalidDigest { .. }
+        | E::UnsupportedMediaType { .. }
+        | E::NoMatchingPlatform { .. }
+        | E::Schema1 { .. } => Error::InvalidArgument(format!("invalid image archive: {e}")),
         e => Error::Image(e),
     }
 }

@@ -16,6 +16,7 @@ pub mod remove;
 pub mod resolve;
 pub mod tag;
 
+pub use archive::TmpFile;
 pub use auth::RegistryAuth;
 pub use progress::ProgressTx;
 pub use resolve::ResolvedImage;

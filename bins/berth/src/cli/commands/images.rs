@@ -191,8 +191,15 @@ pub async fn run(ctx: &Ctx, a: ImagesArgs) -> Result<()> {
         .get_json(&format!("/images/json{}", query(&q)))
         .await?;
     let trunc = !a.no_trunc;
+    let user = config::chosen_format(
+        &ctx.config_dir,
+        "imagesFormat",
+        a.quiet,
+        a.format.as_deref(),
+    );
+    // docker shows digests when asked or when the template uses them.
+    let need_digest = a.digests || user.as_deref().is_some_and(|f| f.contains("{{.Digest}}"));
     let mut rows = Vec::new();
-    let mut seen_ids = Vec::new();
     for img in list.as_array().into_iter().flatten() {
         let full_id = img["Id"].as_str().unwrap_or("");
         let id = if trunc {
@@ -200,42 +207,9 @@ pub async fn run(ctx: &Ctx, a: ImagesArgs) -> Result<()> {
         } else {
             full_id.to_string()
         };
-        if a.quiet && a.format.is_none() {
-            if !seen_ids.contains(&id) {
-                seen_ids.push(id.clone());
-                rows.push(json!({"ID": id}));
-            }
-            continue;
-        }
         let created = img["Created"].as_i64().unwrap_or(0);
         let size = img["Size"].as_f64().unwrap_or(0.0);
-        let digests: Vec<&str> = img["RepoDigests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter(|d| *d != "<none>@<none>")
-            .collect();
-        let mut tags: Vec<(String, String)> = img["RepoTags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter(|t| *t != "<none>:<none>")
-            .map(split_reference)
-            .collect();
-        if tags.is_empty() {
-            tags = match digests.first() {
-                Some(d) => vec![(split_reference(d).0, "<none>".into())],
-                None => vec![("<none>".into(), "<none>".into())],
-            };
-        }
-        for (repo, tag) in tags {
-            let digest = digests
-                .iter()
-                .find(|d| split_reference(d).0 == repo)
-                .map(|d| split_reference(d).1)
-                .unwrap_or_else(|| "<none>".into());
+        for (repo, tag, digest) in image_rows(img, need_digest, a.digests) {
             rows.push(row(vec![
                 ("Containers", json!(count(&img["Containers"]))),
                 ("CreatedAt", json!(created_at(created))),
@@ -251,12 +225,6 @@ pub async fn run(ctx: &Ctx, a: ImagesArgs) -> Result<()> {
             ]));
         }
     }
-    let user = config::chosen_format(
-        &ctx.config_dir,
-        "imagesFormat",
-        a.quiet,
-        a.format.as_deref(),
-    );
     let default = if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     } else {
@@ -265,6 +233,103 @@ pub async fn run(ctx: &Ctx, a: ImagesArgs) -> Result<()> {
     let f = Formatter::new(user.as_deref(), default, image_header)?;
     print!("{}", f.render(&rows)?);
     Ok(())
+}
+
+/// The (repository, tag, digest) rows of one image, as docker CLI 28 makes them
+/// (cli/command/formatter/image.go): an image without names is one `<none> <none>` row;
+/// otherwise one row per tag, grouped by repository, each repeated per digest of that
+/// repository when digests are shown; then one row per repository that has digests but no
+/// tag. docker groups repositories in a Go map, so its order of repositories varies from one
+/// run to the next (a rotation of the daemon's order); Berth keeps the order in which the
+/// daemon names them, and within a repository the daemon's tag order, as docker does.
+fn image_rows(img: &Value, need_digest: bool, show_digests: bool) -> Vec<(String, String, String)> {
+    let strings = |key: &str| -> Vec<String> {
+        img[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let (tags, digests) = (strings("RepoTags"), strings("RepoDigests"));
+    let dangling = (tags.is_empty() && digests.is_empty())
+        || (tags == ["<none>:<none>"] && digests == ["<none>@<none>"]);
+    if dangling {
+        return vec![("<none>".into(), "<none>".into(), "<none>".into())];
+    }
+    let mut repo_tags: Vec<(String, Vec<String>)> = Vec::new();
+    for t in &tags {
+        let Some((repo, tag)) = tagged(t) else {
+            continue;
+        };
+        match repo_tags.iter_mut().find(|(r, _)| *r == repo) {
+            Some((_, v)) => v.push(tag),
+            None => repo_tags.push((repo, vec![tag])),
+        }
+    }
+    let mut repo_digests: Vec<(String, Vec<String>)> = Vec::new();
+    for d in &digests {
+        let Some((repo, digest)) = d
+            .split_once('@')
+            .filter(|(r, d)| !r.is_empty() && !r.contains('<') && d.contains(':'))
+        else {
+            continue;
+        };
+        let repo = familiar(repo);
+        match repo_digests.iter_mut().find(|(r, _)| *r == repo) {
+            Some((_, v)) => v.push(digest.to_string()),
+            None => repo_digests.push((repo, vec![digest.to_string()])),
+        }
+    }
+    let mut out = Vec::new();
+    for (repo, tags) in repo_tags {
+        let pos = repo_digests.iter().position(|(r, _)| *r == repo);
+        let digests = pos.map(|i| repo_digests.remove(i).1).unwrap_or_default();
+        for tag in tags {
+            if !need_digest || digests.is_empty() {
+                out.push((repo.clone(), tag, "<none>".into()));
+                continue;
+            }
+            for d in &digests {
+                out.push((repo.clone(), tag.clone(), d.clone()));
+            }
+        }
+    }
+    for (repo, digests) in repo_digests {
+        if show_digests {
+            for d in digests {
+                out.push((repo.clone(), "<none>".into(), d));
+            }
+        } else {
+            out.push((repo, "<none>".into(), String::new()));
+        }
+    }
+    out
+}
+
+/// `(familiar repository, tag)` of a `name:tag` reference; None for anything else
+/// (`<none>:<none>`, a digest reference).
+fn tagged(r: &str) -> Option<(String, String)> {
+    if r.contains('@') || r.contains('<') {
+        return None;
+    }
+    let last_slash = r.rfind('/').map_or(0, |i| i + 1);
+    let colon = r[last_slash..].rfind(':')? + last_slash;
+    let (repo, tag) = (&r[..colon], &r[colon + 1..]);
+    (!repo.is_empty() && !tag.is_empty()).then(|| (familiar(repo), tag.to_string()))
+}
+
+/// docker's familiar form of a repository: `docker.io/library/busybox` -> `busybox`.
+fn familiar(repo: &str) -> String {
+    let r = repo
+        .strip_prefix("docker.io/")
+        .or_else(|| repo.strip_prefix("index.docker.io/"))
+        .unwrap_or(repo);
+    match r.strip_prefix("library/") {
+        Some(name) if !name.contains('/') => name.to_string(),
+        _ => r.to_string(),
+    }
 }
 
 fn count(v: &Value) -> String {
@@ -295,5 +360,68 @@ mod tests {
         assert_eq!(qualified("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(qualified("127.0.0.1:5000/x:2"), "127.0.0.1:5000/x:2");
         assert_eq!(qualified("me/x"), "docker.io/me/x:latest");
+    }
+
+    fn rows(tags: &[&str], digests: &[&str], need: bool, show: bool) -> Vec<String> {
+        let img = json!({"RepoTags": tags, "RepoDigests": digests});
+        image_rows(&img, need, show)
+            .into_iter()
+            .map(|(r, t, d)| format!("{r} {t} {d}"))
+            .collect()
+    }
+
+    #[test]
+    fn rows_group_by_repository_in_the_daemons_order() {
+        // The daemon's order, not the sorted one: cli-test/box before busybox, tag 10 before 2,
+        // and x:2 joins x:1 ahead of y.
+        assert_eq!(
+            rows(
+                &["cli-test/box:1", "busybox:latest", "x:10", "y:1", "x:2"],
+                &[],
+                false,
+                false
+            ),
+            [
+                "cli-test/box 1 <none>",
+                "busybox latest <none>",
+                "x 10 <none>",
+                "x 2 <none>",
+                "y 1 <none>"
+            ]
+        );
+        assert_eq!(
+            rows(
+                &["docker.io/library/busybox:latest", "127.0.0.1:5000/a/b:1"],
+                &[],
+                false,
+                false
+            ),
+            ["busybox latest <none>", "127.0.0.1:5000/a/b 1 <none>"]
+        );
+    }
+
+    #[test]
+    fn rows_with_digests_as_docker() {
+        let d = "sha256:0123";
+        let tags = ["a:1", "a:2"];
+        let digests = ["a@sha256:0123", "r/only@sha256:0123"];
+        assert_eq!(
+            rows(&tags, &digests, false, false),
+            ["a 1 <none>", "a 2 <none>", "r/only <none> "]
+        );
+        assert_eq!(
+            rows(&tags, &digests, true, true),
+            [
+                format!("a 1 {d}"),
+                format!("a 2 {d}"),
+                format!("r/only <none> {d}")
+            ]
+        );
+        assert_eq!(rows(&[], &[], false, false), ["<none> <none> <none>"]);
+        assert_eq!(
+            rows(&["<none>:<none>"], &["<none>@<none>"], true, true),
+            ["<none> <none> <none>"]
+        );
+        assert_eq!(rows(&[], &["a@sha256:0123"], false, false), ["a <none> "]);
     }
 }

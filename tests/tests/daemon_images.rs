@@ -3,20 +3,15 @@
 //! import, login/logout with htpasswd auth, and a daemon killed in the middle of a pull.
 
 use berth_e2e::{
-    busybox, busybox_docker_archive, busybox_rootfs_tar, is_root, require, run, stderr, stdout,
-    which, BerthDaemon, DockerRegistry, DOCKER_CLI,
+    busybox_docker_archive, busybox_rootfs_tar, docker_cli_prerequisites, require, run, stderr,
+    stdout, which, BerthDaemon, DockerRegistry,
 };
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn prerequisites(what: &str) -> bool {
-    require(is_root(), &format!("{what} need root (snapshots, mounts)"))
-        && require(busybox().is_some(), "busybox-static is not installed")
-        && require(
-            Path::new(DOCKER_CLI).exists(),
-            "docker CLI 28 is not at /usr/local/bin/docker",
-        )
+    docker_cli_prerequisites(what, "snapshots, mounts")
         && require(which("skopeo").is_some(), "skopeo is not installed")
 }
 

@@ -21,18 +21,6 @@ fn prerequisites(what: &str) -> bool {
     docker_cli_prerequisites(what, "namespaces, mounts")
 }
 
-fn docker(d: &BerthDaemon, args: &[&str]) -> Output {
-    d.docker_run(args)
-}
-
-fn ok(d: &BerthDaemon, args: &[&str]) -> String {
-    d.docker_ok(args)
-}
-
-fn tail(s: &str) -> String {
-    last_lines(s, 30)
-}
-
 /// A tmpfs mounted on `dir/sub` of the host for the test's duration.
 struct HostSubmount {
     dir: tempfile::TempDir,
@@ -73,7 +61,7 @@ fn sh(d: &BerthDaemon, args: &[&str], script: &str) -> (Option<i32>, String) {
     let mut a = vec!["run", "--rm", "--network", "none"];
     a.extend_from_slice(args);
     a.extend_from_slice(&[IMAGE, "sh", "-c", script]);
-    let o = docker(d, &a);
+    let o = d.docker_run(&a);
     (o.status.code(), format!("{}{}", stdout(&o), stderr(&o)))
 }
 
@@ -92,7 +80,7 @@ fn read_only_binds_hold_below_the_top(runtime: &[&str]) {
         &args,
         "cat /mnt/sub/marker; touch /mnt/sub/p || echo refused; grep ' /mnt/sub ' /proc/mounts",
     );
-    assert_eq!(code, Some(0), "{out}\n{}", tail(&d.log()));
+    assert_eq!(code, Some(0), "{out}\n{}", last_lines(&d.log(), 30));
     assert!(out.contains("on the host's tmpfs"), "{out}");
     assert!(
         out.contains("refused"),
@@ -190,7 +178,7 @@ fn read_only_binds_hold_below_the_top(runtime: &[&str]) {
     assert!(host.path().join("sub/old").exists());
 
     // A read-only volume whose data has a mount below it.
-    ok(&d, &["volume", "create", "rv"]);
+    d.docker_ok(&["volume", "create", "rv"]);
     let data = d.data_root.join("volumes/rv/_data");
     std::fs::create_dir(data.join("sub")).expect("mkdir");
     let o = run(Command::new("mount")
@@ -255,7 +243,7 @@ fn bind_recursive_flags_send_what_docker_sends() {
     };
     create(Path::new(DOCKER_CLI), "by-docker");
     create(&berth_e2e::bin("berth"), "by-berth");
-    let shape = |name: &str| ok(&d, &["inspect", "-f", "{{json .HostConfig.Mounts}}", name]);
+    let shape = |name: &str| d.docker_ok(&["inspect", "-f", "{{json .HostConfig.Mounts}}", name]);
     let by_docker = shape("by-docker");
     assert!(
         by_docker.contains("\"ReadOnlyNonRecursive\":true"),
@@ -266,7 +254,7 @@ fn bind_recursive_flags_send_what_docker_sends() {
         "{by_docker}"
     );
     assert_eq!(shape("by-berth"), by_docker);
-    ok(&d, &["rm", "by-docker", "by-berth"]);
+    d.docker_ok(&["rm", "by-docker", "by-berth"]);
 }
 
 /// A tar archive with one regular file.
@@ -292,7 +280,7 @@ fn cp_in(d: &BerthDaemon, container: &str, dir: &str, name: &str, data: &[u8]) -
 
 /// `docker cp CONTAINER:PATH -`: the archive's regular files, name → content.
 fn cp_out(d: &BerthDaemon, container: &str, path: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let o = docker(d, &["cp", &format!("{container}:{path}"), "-"]);
+    let o = d.docker_run(&["cp", &format!("{container}:{path}"), "-"]);
     if !o.status.success() {
         return Err(stderr(&o));
     }
@@ -324,29 +312,26 @@ fn cp_goes_through_the_containers_mounts() {
     let d = BerthDaemon::with_busybox(&[], IMAGE);
     let bind = tempfile::tempdir().expect("tempdir");
     let b = format!("{}:/b", bind.path().display());
-    ok(&d, &["volume", "create", "rov"]);
-    ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "cpc",
-            "--network",
-            "none",
-            "-v",
-            "cpv:/data",
-            "-v",
-            &b,
-            "-v",
-            "rov:/ro:ro",
-            "--tmpfs",
-            "/t",
-            IMAGE,
-            "sleep",
-            "600",
-        ],
-    );
+    d.docker_ok(&["volume", "create", "rov"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cpc",
+        "--network",
+        "none",
+        "-v",
+        "cpv:/data",
+        "-v",
+        &b,
+        "-v",
+        "rov:/ro:ro",
+        "--tmpfs",
+        "/t",
+        IMAGE,
+        "sleep",
+        "600",
+    ]);
 
     // Into and out of the volume: the file is in the volume, not under it.
     let o = cp_in(&d, "cpc", "/data/", "f", b"into the volume\n");
@@ -359,13 +344,10 @@ fn cp_goes_through_the_containers_mounts() {
         "the copy did not land in the volume"
     );
     assert_eq!(
-        ok(&d, &["exec", "cpc", "cat", "/data/f"]).trim(),
+        d.docker_ok(&["exec", "cpc", "cat", "/data/f"]).trim(),
         "into the volume"
     );
-    ok(
-        &d,
-        &["exec", "cpc", "sh", "-c", "echo made inside > /data/g"],
-    );
+    d.docker_ok(&["exec", "cpc", "sh", "-c", "echo made inside > /data/g"]);
     assert_eq!(
         cp_out(&d, "cpc", "/data/g"),
         Ok(vec![("g".into(), b"made inside\n".to_vec())])
@@ -390,17 +372,17 @@ fn cp_goes_through_the_containers_mounts() {
     let o = cp_in(&d, "cpc", "/t", "f", b"into the tmpfs\n");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
-        ok(&d, &["exec", "cpc", "cat", "/t/f"]).trim(),
+        d.docker_ok(&["exec", "cpc", "cat", "/t/f"]).trim(),
         "into the tmpfs"
     );
-    ok(&d, &["exec", "cpc", "sh", "-c", "echo in memory > /t/m"]);
+    d.docker_ok(&["exec", "cpc", "sh", "-c", "echo in memory > /t/m"]);
     assert_eq!(
         cp_out(&d, "cpc", "/t/m"),
         Ok(vec![("m".into(), b"in memory\n".to_vec())])
     );
 
     // The generated /etc/hostname, not the image's empty placeholder.
-    let hostname = ok(&d, &["exec", "cpc", "hostname"]).trim().to_string();
+    let hostname = d.docker_ok(&["exec", "cpc", "hostname"]).trim().to_string();
     assert_eq!(hostname.len(), 12, "{hostname}");
     assert_eq!(
         cp_out(&d, "cpc", "/etc/hostname"),
@@ -435,16 +417,13 @@ fn cp_goes_through_the_containers_mounts() {
 
     // Symlinks in a volume that lead out of it resolve in the container, never on the host.
     let marker = format!("berth-cp-escape-{}", std::process::id());
-    ok(
-        &d,
-        &[
-            "exec",
-            "cpc",
-            "sh",
-            "-c",
-            "ln -s ../../../../../../../../etc /data/up && ln -s /etc /data/abs",
-        ],
-    );
+    d.docker_ok(&[
+        "exec",
+        "cpc",
+        "sh",
+        "-c",
+        "ln -s ../../../../../../../../etc /data/up && ln -s /etc /data/abs",
+    ]);
     for link in ["/data/up/", "/data/abs/"] {
         let o = cp_in(&d, "cpc", link, &marker, b"stays inside\n");
         assert!(o.status.success(), "{link}: {}", stderr(&o));
@@ -453,13 +432,14 @@ fn cp_goes_through_the_containers_mounts() {
             "{link}: the copy reached the host's /etc"
         );
         assert_eq!(
-            ok(&d, &["exec", "cpc", "cat", &format!("/etc/{marker}")]).trim(),
+            d.docker_ok(&["exec", "cpc", "cat", &format!("/etc/{marker}")])
+                .trim(),
             "stays inside"
         );
-        ok(&d, &["exec", "cpc", "rm", &format!("/etc/{marker}")]);
+        d.docker_ok(&["exec", "cpc", "rm", &format!("/etc/{marker}")]);
     }
     // -L: the CLI follows the link with the target the daemon reports, in the container.
-    let o = docker(&d, &["cp", "-L", "cpc:/data/abs", "-"]);
+    let o = d.docker_run(&["cp", "-L", "cpc:/data/abs", "-"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut a = tar::Archive::new(&o.stdout[..]);
     let names: Vec<String> = a
@@ -475,18 +455,15 @@ fn cp_goes_through_the_containers_mounts() {
         .collect();
     assert!(names.iter().any(|n| n.ends_with("/hostname")), "{names:?}");
     let host_passwd = std::fs::read("/etc/passwd").expect("host passwd");
-    let theirs = ok(&d, &["exec", "cpc", "cat", "/etc/passwd"]);
+    let theirs = d.docker_ok(&["exec", "cpc", "cat", "/etc/passwd"]);
     let got = cp_out(&d, "cpc", "/data/up/passwd").expect("cp out through the link");
     assert_eq!(got.len(), 1);
     assert_eq!(String::from_utf8_lossy(&got[0].1).trim(), theirs.trim());
     assert_ne!(theirs.trim().as_bytes(), host_passwd.trim_ascii());
-    ok(&d, &["rm", "-f", "cpc"]);
+    d.docker_ok(&["rm", "-f", "cpc"]);
 
     // A created container's volume, and a stopped one's.
-    ok(
-        &d,
-        &["create", "--name", "new", "-v", "nv:/data", IMAGE, "true"],
-    );
+    d.docker_ok(&["create", "--name", "new", "-v", "nv:/data", IMAGE, "true"]);
     let o = cp_in(&d, "new", "/data", "f", b"before the first start\n");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
@@ -495,20 +472,17 @@ fn cp_goes_through_the_containers_mounts() {
             .as_deref(),
         Some("before the first start\n")
     );
-    ok(
-        &d,
-        &[
-            "run",
-            "--name",
-            "old",
-            "--network",
-            "none",
-            "-v",
-            "ov:/data",
-            IMAGE,
-            "true",
-        ],
-    );
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "old",
+        "--network",
+        "none",
+        "-v",
+        "ov:/data",
+        IMAGE,
+        "true",
+    ]);
     let o = cp_in(&d, "old", "/data/", "f", b"after the end\n");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
@@ -521,7 +495,7 @@ fn cp_goes_through_the_containers_mounts() {
         cp_out(&d, "old", "/data/f"),
         Ok(vec![("f".into(), b"after the end\n".to_vec())])
     );
-    let id = ok(&d, &["inspect", "-f", "{{.Id}}", "old"]);
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", "old"]);
     assert_eq!(
         cp_out(&d, "old", "/etc/hostname"),
         Ok(vec![(
@@ -530,24 +504,21 @@ fn cp_goes_through_the_containers_mounts() {
         )])
     );
     assert_eq!(
-        ok(
-            &d,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "-v",
-                "ov:/data",
-                IMAGE,
-                "cat",
-                "/data/f"
-            ]
-        )
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "ov:/data",
+            IMAGE,
+            "cat",
+            "/data/f"
+        ])
         .trim(),
         "after the end"
     );
-    ok(&d, &["rm", "new", "old"]);
+    d.docker_ok(&["rm", "new", "old"]);
     // The views were private: nothing of them is left mounted.
     assert_eq!(d.leftover_mounts(), Vec::<String>::new());
 }

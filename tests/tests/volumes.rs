@@ -12,7 +12,7 @@ use berth_e2e::{
 };
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 const IMAGE: &str = "busybox:vol";
 
@@ -20,16 +20,8 @@ fn prerequisites(what: &str) -> bool {
     docker_cli_prerequisites(what, "namespaces, mounts")
 }
 
-fn docker(d: &BerthDaemon, args: &[&str]) -> Output {
-    d.docker_run(args)
-}
-
-fn ok(d: &BerthDaemon, args: &[&str]) -> String {
-    d.docker_ok(args)
-}
-
 fn fails(d: &BerthDaemon, args: &[&str], message: &str) {
-    let o = docker(d, args);
+    let o = d.docker_run(args);
     assert!(
         !o.status.success(),
         "docker {args:?} should fail: {}",
@@ -42,28 +34,24 @@ fn fails(d: &BerthDaemon, args: &[&str], message: &str) {
     );
 }
 
-fn tail(s: &str) -> String {
-    last_lines(s, 30)
-}
-
 /// `docker run --rm --network none ARGS` → stdout.
 fn run_rm(d: &BerthDaemon, args: &[&str]) -> String {
     let mut a = vec!["run", "--rm", "--network", "none"];
     a.extend_from_slice(args);
-    ok(d, &a)
+    d.docker_ok(&a)
 }
 
 fn inspect(d: &BerthDaemon, what: &[&str]) -> Value {
     let mut a = vec![];
     a.extend_from_slice(what);
-    let v: Value = serde_json::from_str(&ok(d, &a)).expect("inspect json");
+    let v: Value = serde_json::from_str(&d.docker_ok(&a)).expect("inspect json");
     v[0].clone()
 }
 
 fn volume_names(d: &BerthDaemon, filter: &[&str]) -> Vec<String> {
     let mut a = vec!["volume", "ls", "-q"];
     a.extend_from_slice(filter);
-    let mut v: Vec<String> = ok(d, &a).lines().map(str::to_string).collect();
+    let mut v: Vec<String> = d.docker_ok(&a).lines().map(str::to_string).collect();
     v.sort();
     v
 }
@@ -80,10 +68,11 @@ fn named_volume_survives_removal_restart_and_sigkill() {
     }
     let mut d = BerthDaemon::with_busybox(&[], IMAGE);
     assert_eq!(
-        ok(&d, &["volume", "create", "--label", "env=test", "keep"]).trim(),
+        d.docker_ok(&["volume", "create", "--label", "env=test", "keep"])
+            .trim(),
         "keep"
     );
-    ok(&d, &["volume", "create", "other"]);
+    d.docker_ok(&["volume", "create", "other"]);
     let v = inspect(&d, &["volume", "inspect", "keep"]);
     assert_eq!(v["Name"], "keep");
     assert_eq!(v["Driver"], "local");
@@ -122,18 +111,15 @@ fn named_volume_survives_removal_restart_and_sigkill() {
     // Filters.
     assert_eq!(volume_names(&d, &["--filter", "label=env=test"]), ["keep"]);
     assert_eq!(volume_names(&d, &["--filter", "name=oth"]), ["other"]);
-    let c = ok(
-        &d,
-        &[
-            "create",
-            "--network",
-            "none",
-            "-v",
-            "keep:/data",
-            IMAGE,
-            "true",
-        ],
-    );
+    let c = d.docker_ok(&[
+        "create",
+        "--network",
+        "none",
+        "-v",
+        "keep:/data",
+        IMAGE,
+        "true",
+    ]);
     let c = c.trim();
     assert_eq!(volume_names(&d, &["--filter", "dangling=true"]), ["other"]);
     assert_eq!(volume_names(&d, &["--filter", "dangling=false"]), ["keep"]);
@@ -159,10 +145,13 @@ fn named_volume_survives_removal_restart_and_sigkill() {
     assert_eq!(m["RW"], true);
 
     // system df: the volume with its size and users.
-    let df: Value = serde_json::from_str(&ok(
-        &d,
-        &["system", "df", "-v", "--format", "{{json .Volumes}}"],
-    ))
+    let df: Value = serde_json::from_str(&d.docker_ok(&[
+        "system",
+        "df",
+        "-v",
+        "--format",
+        "{{json .Volumes}}",
+    ]))
     .expect("df json");
     let keep = df
         .as_array()
@@ -191,15 +180,15 @@ fn named_volume_survives_removal_restart_and_sigkill() {
     );
     assert_eq!(volume_names(&d, &[]), ["keep", "other"]);
 
-    ok(&d, &["rm", c]);
-    ok(&d, &["volume", "rm", "keep", "other"]);
+    d.docker_ok(&["rm", c]);
+    d.docker_ok(&["volume", "rm", "keep", "other"]);
     fails(
         &d,
         &["volume", "inspect", "keep"],
         "get keep: no such volume",
     );
     fails(&d, &["volume", "rm", "keep"], "no such volume");
-    ok(&d, &["volume", "rm", "-f", "keep"]);
+    d.docker_ok(&["volume", "rm", "-f", "keep"]);
     assert!(!Path::new(&mountpoint).exists());
     assert_clean(&d);
 }
@@ -210,7 +199,7 @@ fn a_half_created_volume_is_cleaned_at_start() {
         return;
     }
     let mut d = BerthDaemon::with_busybox(&[], IMAGE);
-    ok(&d, &["volume", "create", "real"]);
+    d.docker_ok(&["volume", "create", "real"]);
     d.kill();
     // What a SIGKILL between the directory and the record leaves.
     std::fs::create_dir_all(d.data_root.join("volumes/half/_data")).expect("mkdir");
@@ -233,61 +222,52 @@ fn mounts_on_run_and_create() {
     std::fs::write(host.path().join("hello"), "from host\n").expect("write");
 
     // Read-only, both syntaxes.
-    ok(&d, &["volume", "create", "rov"]);
-    let o = docker(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            "rov:/data:ro",
-            IMAGE,
-            "sh",
-            "-c",
-            "echo x > /data/f",
-        ],
-    );
+    d.docker_ok(&["volume", "create", "rov"]);
+    let o = d.docker_run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "rov:/data:ro",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo x > /data/f",
+    ]);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("Read-only file system"),
         "{}",
         stderr(&o)
     );
-    let o = docker(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--mount",
-            "type=volume,src=rov,dst=/data,readonly",
-            IMAGE,
-            "touch",
-            "/data/f",
-        ],
-    );
+    let o = d.docker_run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,src=rov,dst=/data,readonly",
+        IMAGE,
+        "touch",
+        "/data/f",
+    ]);
     assert!(
         !o.status.success() && stderr(&o).contains("Read-only file system"),
         "{}",
         stderr(&o)
     );
-    let o = docker(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            &format!("{h}:/h:ro,Z"),
-            IMAGE,
-            "touch",
-            "/h/x",
-        ],
-    );
+    let o = d.docker_run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &format!("{h}:/h:ro,Z"),
+        IMAGE,
+        "touch",
+        "/h/x",
+    ]);
     assert!(
         !o.status.success() && stderr(&o).contains("Read-only file system"),
         "{}",
@@ -332,7 +312,7 @@ fn mounts_on_run_and_create() {
     );
     assert!(missing.is_dir());
     let absent = host.path().join("absent");
-    let before = ok(&d, &["ps", "-aq"]);
+    let before = d.docker_ok(&["ps", "-aq"]);
     fails(
         &d,
         &[
@@ -351,7 +331,7 @@ fn mounts_on_run_and_create() {
         ),
     );
     assert!(!absent.exists());
-    assert_eq!(ok(&d, &["ps", "-aq"]), before);
+    assert_eq!(d.docker_ok(&["ps", "-aq"]), before);
 
     // Other bad input: a clear error, no container and no volume behind.
     let vols = volume_names(&d, &[]);
@@ -398,13 +378,10 @@ fn mounts_on_run_and_create() {
         "missing required option: \"device\"",
     );
     assert_eq!(volume_names(&d, &[]), vols);
-    assert_eq!(ok(&d, &["ps", "-aq"]), before);
+    assert_eq!(d.docker_ok(&["ps", "-aq"]), before);
 
     // Anonymous volumes: `-v /path`, removed by `rm -v` and with `--rm` containers.
-    let c = ok(
-        &d,
-        &["create", "--network", "none", "-v", "/anon", IMAGE, "true"],
-    );
+    let c = d.docker_ok(&["create", "--network", "none", "-v", "/anon", IMAGE, "true"]);
     let c = c.trim();
     let m = inspect(&d, &["inspect", c])["Mounts"][0].clone();
     let anon = m["Name"].as_str().expect("anonymous name").to_string();
@@ -417,7 +394,7 @@ fn mounts_on_run_and_create() {
             .contains_key("com.docker.volume.anonymous"),
         "{v}"
     );
-    ok(&d, &["rm", "-v", c]);
+    d.docker_ok(&["rm", "-v", c]);
     assert!(!volume_names(&d, &[]).contains(&anon));
     let before_rm = volume_names(&d, &[]);
     run_rm(&d, &["-v", "/anon2", IMAGE, "touch", "/anon2/x"]);
@@ -458,22 +435,19 @@ fn mounts_on_run_and_create() {
     );
 
     // --volumes-from: shares rw, or ro when asked.
-    let src = ok(
-        &d,
-        &[
-            "create",
-            "--network",
-            "none",
-            "--name",
-            "src",
-            "-v",
-            "shared:/shared",
-            "-v",
-            &format!("{h}:/h"),
-            IMAGE,
-            "true",
-        ],
-    );
+    let src = d.docker_ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "src",
+        "-v",
+        "shared:/shared",
+        "-v",
+        &format!("{h}:/h"),
+        IMAGE,
+        "true",
+    ]);
     let _ = src;
     run_rm(
         &d,
@@ -494,27 +468,24 @@ fn mounts_on_run_and_create() {
         run_rm(&d, &["--volumes-from", "src:ro", IMAGE, "cat", "/h/hello"]),
         "from host"
     );
-    let o = docker(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--volumes-from",
-            "src:ro",
-            IMAGE,
-            "touch",
-            "/shared/g",
-        ],
-    );
+    let o = d.docker_run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volumes-from",
+        "src:ro",
+        IMAGE,
+        "touch",
+        "/shared/g",
+    ]);
     assert!(
         !o.status.success() && stderr(&o).contains("Read-only file system"),
         "{}",
         stderr(&o)
     );
     fails(&d, &["volume", "rm", "shared"], "volume is in use");
-    ok(&d, &["rm", "src"]);
+    d.docker_ok(&["rm", "src"]);
 
     // Subpath.
     run_rm(
@@ -556,7 +527,7 @@ fn mounts_on_run_and_create() {
         "cannot access path",
     );
 
-    ok(&d, &["volume", "rm", "rov", "shared"]);
+    d.docker_ok(&["volume", "rm", "rov", "shared"]);
     assert_clean(&d);
 }
 
@@ -579,18 +550,15 @@ fn import_image(d: &BerthDaemon, escape_target: &Path) {
     sh(&format!("chown -R 1234:5678 {r}/data && chmod 0640 {r}/data/owned && chmod 0750 {r}/data/sub && chmod 0711 {r}/data"));
     let tar = dir.path().join("img.tar");
     sh(&format!("tar -C {r} -cf {} .", tar.display()));
-    ok(
-        d,
-        &[
-            "import",
-            "--change",
-            "VOLUME /data",
-            "--change",
-            "CMD [\"sh\"]",
-            &tar.display().to_string(),
-            "owned:latest",
-        ],
-    );
+    d.docker_ok(&[
+        "import",
+        "--change",
+        "VOLUME /data",
+        "--change",
+        "CMD [\"sh\"]",
+        &tar.display().to_string(),
+        "owned:latest",
+    ]);
 }
 
 #[test]
@@ -685,8 +653,8 @@ fn copy_up_keeps_files_and_ownership_and_symlinks_stay_inside() {
     let esc = hostdir.path().display().to_string();
     assert!(berth_e2e::mounts_containing(&esc).is_empty());
 
-    ok(&d, &["volume", "rm", "cu", "empty", "empty2", "esc"]);
-    ok(&d, &["volume", "prune", "-f"]);
+    d.docker_ok(&["volume", "rm", "cu", "empty", "empty2", "esc"]);
+    d.docker_ok(&["volume", "prune", "-f"]);
     assert_eq!(volume_names(&d, &[]), Vec::<String>::new());
     assert_clean(&d);
 }
@@ -697,22 +665,19 @@ fn local_driver_options_mount_on_use_and_unmount_after() {
         return;
     }
     let d = BerthDaemon::with_busybox(&[], IMAGE);
-    ok(
-        &d,
-        &[
-            "volume",
-            "create",
-            "--driver",
-            "local",
-            "--opt",
-            "type=tmpfs",
-            "--opt",
-            "device=tmpfs",
-            "--opt",
-            "o=size=8m,uid=1000",
-            "mem",
-        ],
-    );
+    d.docker_ok(&[
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=8m,uid=1000",
+        "mem",
+    ]);
     let data = d.data_root.join("volumes/mem/_data").display().to_string();
     let v = inspect(&d, &["volume", "inspect", "mem"]);
     assert_eq!(v["Options"]["type"], "tmpfs");
@@ -720,35 +685,29 @@ fn local_driver_options_mount_on_use_and_unmount_after() {
         !berth_e2e::mounts_containing(&data).contains(&data),
         "mounted before use"
     );
-    let a = ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "-v",
-            "mem:/m",
-            IMAGE,
-            "sleep",
-            "60",
-        ],
-    );
-    let b = ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "-v",
-            "mem:/m",
-            IMAGE,
-            "sleep",
-            "60",
-        ],
-    );
-    let mounts = ok(&d, &["exec", a.trim(), "cat", "/proc/mounts"]);
+    let a = d.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-v",
+        "mem:/m",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let b = d.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-v",
+        "mem:/m",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let mounts = d.docker_ok(&["exec", a.trim(), "cat", "/proc/mounts"]);
     let m = mounts
         .lines()
         .find(|l| l.split(' ').nth(1) == Some("/m"))
@@ -757,19 +716,22 @@ fn local_driver_options_mount_on_use_and_unmount_after() {
         m.starts_with("tmpfs /m tmpfs") && m.contains("size=8192k") && m.contains("uid=1000"),
         "{m}"
     );
-    ok(
-        &d,
-        &["exec", a.trim(), "sh", "-c", "echo shared-mem > /m/f"],
+    d.docker_ok(&["exec", a.trim(), "sh", "-c", "echo shared-mem > /m/f"]);
+    assert_eq!(
+        d.docker_ok(&["exec", b.trim(), "cat", "/m/f"]),
+        "shared-mem"
     );
-    assert_eq!(ok(&d, &["exec", b.trim(), "cat", "/m/f"]), "shared-mem");
     // The last user stopping unmounts it (Docker's reference count).
-    ok(&d, &["rm", "-f", a.trim()]);
+    d.docker_ok(&["rm", "-f", a.trim()]);
     assert!(
         berth_e2e::mounts_containing(&data).contains(&data),
         "unmounted while in use"
     );
-    assert_eq!(ok(&d, &["exec", b.trim(), "cat", "/m/f"]), "shared-mem");
-    ok(&d, &["rm", "-f", b.trim()]);
+    assert_eq!(
+        d.docker_ok(&["exec", b.trim(), "cat", "/m/f"]),
+        "shared-mem"
+    );
+    d.docker_ok(&["rm", "-f", b.trim()]);
     assert!(
         !berth_e2e::mounts_containing(&data).contains(&data),
         "still mounted after the last user"
@@ -778,20 +740,17 @@ fn local_driver_options_mount_on_use_and_unmount_after() {
     // type=none,o=bind: the data lives in the device directory.
     let host = tempfile::tempdir().expect("tempdir");
     let dev = host.path().display().to_string();
-    ok(
-        &d,
-        &[
-            "volume",
-            "create",
-            "--opt",
-            "type=none",
-            "--opt",
-            "o=bind",
-            "--opt",
-            &format!("device={dev}"),
-            "bound",
-        ],
-    );
+    d.docker_ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &format!("device={dev}"),
+        "bound",
+    ]);
     run_rm(
         &d,
         &["-v", "bound:/b", IMAGE, "sh", "-c", "echo to-device > /b/f"],
@@ -800,7 +759,7 @@ fn local_driver_options_mount_on_use_and_unmount_after() {
         std::fs::read_to_string(host.path().join("f")).expect("device"),
         "to-device\n"
     );
-    ok(&d, &["volume", "rm", "bound", "mem"]);
+    d.docker_ok(&["volume", "rm", "bound", "mem"]);
     assert_eq!(
         std::fs::read_to_string(host.path().join("f")).expect("device kept"),
         "to-device\n"
@@ -825,59 +784,47 @@ fn bind_propagation() {
     };
     // The source must be a shared mount for rshared to mean anything (Docker checks the same).
     sh(&format!("mount --bind {s} {s} && mount --make-shared {s}"));
-    let shared = ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "-v",
-            &format!("{s}:/mnt:rshared"),
-            IMAGE,
-            "sleep",
-            "60",
-        ],
-    );
-    let private = ok(
-        &d,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "-v",
-            &format!("{s}:/mnt:rprivate"),
-            IMAGE,
-            "sleep",
-            "60",
-        ],
-    );
+    let shared = d.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-v",
+        &format!("{s}:/mnt:rshared"),
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let private = d.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-v",
+        &format!("{s}:/mnt:rprivate"),
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
     sh(&format!(
         "mount -t tmpfs -o size=1m propagated {s}/shared-sub && echo seen > {s}/shared-sub/f"
     ));
-    let in_shared = ok(
-        &d,
-        &[
-            "exec",
-            shared.trim(),
-            "sh",
-            "-c",
-            "cat /mnt/shared-sub/f; grep -c ' /mnt/shared-sub ' /proc/mounts || true",
-        ],
-    );
-    let in_private = ok(
-        &d,
-        &[
-            "exec",
-            private.trim(),
-            "sh",
-            "-c",
-            "ls /mnt/shared-sub; grep -c ' /mnt/shared-sub ' /proc/mounts || true",
-        ],
-    );
+    let in_shared = d.docker_ok(&[
+        "exec",
+        shared.trim(),
+        "sh",
+        "-c",
+        "cat /mnt/shared-sub/f; grep -c ' /mnt/shared-sub ' /proc/mounts || true",
+    ]);
+    let in_private = d.docker_ok(&[
+        "exec",
+        private.trim(),
+        "sh",
+        "-c",
+        "ls /mnt/shared-sub; grep -c ' /mnt/shared-sub ' /proc/mounts || true",
+    ]);
     sh(&format!("umount {s}/shared-sub && umount {s}"));
-    ok(&d, &["rm", "-f", shared.trim(), private.trim()]);
+    d.docker_ok(&["rm", "-f", shared.trim(), private.trim()]);
     assert_eq!(
         in_shared, "seen\n1",
         "rshared: the host's new mount shows in the container"
@@ -893,37 +840,28 @@ fn prune_follows_the_api_version() {
         return;
     }
     let d = BerthDaemon::with_busybox(&[], IMAGE);
-    ok(&d, &["volume", "create", "named"]);
-    ok(&d, &["volume", "create", "--label", "keep=1", "labelled"]);
-    let c = ok(
-        &d,
-        &["create", "--network", "none", "-v", "/anon", IMAGE, "true"],
-    );
+    d.docker_ok(&["volume", "create", "named"]);
+    d.docker_ok(&["volume", "create", "--label", "keep=1", "labelled"]);
+    let c = d.docker_ok(&["create", "--network", "none", "-v", "/anon", IMAGE, "true"]);
     let anon = inspect(&d, &["inspect", c.trim()])["Mounts"][0]["Name"]
         .as_str()
         .expect("name")
         .to_string();
-    ok(
-        &d,
-        &[
-            "create",
-            "--network",
-            "none",
-            "-v",
-            "used:/u",
-            IMAGE,
-            "true",
-        ],
-    );
-    ok(&d, &["rm", c.trim()]);
+    d.docker_ok(&[
+        "create",
+        "--network",
+        "none",
+        "-v",
+        "used:/u",
+        IMAGE,
+        "true",
+    ]);
+    d.docker_ok(&["rm", c.trim()]);
     // Docker 23+: only anonymous volumes unless --all.
-    let out = ok(&d, &["volume", "prune", "-f"]);
+    let out = d.docker_ok(&["volume", "prune", "-f"]);
     assert!(out.contains(&anon), "{out}");
     assert_eq!(volume_names(&d, &[]), ["labelled", "named", "used"]);
-    ok(
-        &d,
-        &["volume", "prune", "-f", "--all", "--filter", "label!=keep"],
-    );
+    d.docker_ok(&["volume", "prune", "-f", "--all", "--filter", "label!=keep"]);
     assert_eq!(volume_names(&d, &[]), ["labelled", "used"]);
     // API 1.41 (dockerd 20.10): every unused volume.
     let o = run(d
@@ -962,7 +900,7 @@ fn docker_py_volumes() {
         "docker-py volumes: {}\n{}\n{}",
         stdout(&o),
         stderr(&o),
-        tail(&d.log())
+        last_lines(&d.log(), 30)
     );
     assert_clean(&d);
 }
@@ -989,26 +927,20 @@ fn compose_named_volume_shared_by_two_services() {
     )
     .expect("compose file");
     let f = file.display().to_string();
-    ok(
-        &d,
-        &[
-            "compose",
-            "-f",
-            &f,
-            "up",
-            "--abort-on-container-exit",
-            "--exit-code-from",
-            "reader",
-        ],
-    );
-    let logs = ok(
-        &d,
-        &["compose", "-f", &f, "logs", "--no-log-prefix", "reader"],
-    );
+    d.docker_ok(&[
+        "compose",
+        "-f",
+        &f,
+        "up",
+        "--abort-on-container-exit",
+        "--exit-code-from",
+        "reader",
+    ]);
+    let logs = d.docker_ok(&["compose", "-f", &f, "logs", "--no-log-prefix", "reader"]);
     assert_eq!(logs.trim(), "from-writer");
     let v = inspect(&d, &["volume", "inspect", "voltest_data"]);
     assert_eq!(v["Labels"]["com.docker.compose.volume"], "data", "{v}");
-    ok(&d, &["compose", "-f", &f, "down", "-v"]);
+    d.docker_ok(&["compose", "-f", &f, "down", "-v"]);
     assert_eq!(volume_names(&d, &[]), Vec::<String>::new());
     assert_clean(&d);
 }

@@ -4,7 +4,6 @@
 
 use crate::{Error, Result};
 use bollard_stubs::models::HostConfig;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where the generated files were written.
@@ -95,22 +94,9 @@ fn host_resolv_conf() -> Result<String> {
 }
 
 fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
-    let ctx = || format!("writing {}", path.display());
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::internal(ctx(), e))?;
-    let res = f
-        .write_all(content)
-        .and_then(|()| f.sync_all())
-        .and_then(|()| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::internal(ctx(), e));
-    }
-    Ok(())
+    // 0644 whatever the daemon's umask: the container's user, root or not, reads these files.
+    crate::util::write_atomic_mode(path, content, Some(0o644))
+        .map_err(|e| Error::internal(format!("writing {}", path.display()), e))
 }
 
 /// /etc/hosts: Docker's defaults (or the host's file with a host network) followed by

@@ -32,7 +32,7 @@ impl<'a> Flags<'a> {
     }
 
     /// Checks and records every flag (`BFlags.Parse`). The error names the flag as written
-    /// (`unknown flag: mout (did you mean mount?)`) and, second, the flag's name for locating it.
+    /// (`unknown flag: mout (did you mean mount?)`) and, second, the flag as written, to locate it.
     pub fn parse(&mut self) -> Result<(), (String, String)> {
         for arg in self.args {
             let Some(body) = arg.strip_prefix("--") else {
@@ -51,15 +51,15 @@ impl<'a> Flags<'a> {
                 if let Some(s) = crate::suggest(name, &names) {
                     msg.push_str(&format!(" (did you mean {s}?)"));
                 }
-                return Err((msg, name.to_owned()));
+                return Err((msg, arg.clone()));
             };
             if self.values.contains_key(key) && kind != Kind::Strings {
-                return Err((format!("duplicate flag specified: {name}"), name.to_owned()));
+                return Err((format!("duplicate flag specified: {name}"), arg.clone()));
             }
             let stored = match kind {
                 Kind::Bool => match value {
                     Some("") => {
-                        return Err((format!("missing a value on flag: {name}"), name.to_owned()))
+                        return Err((format!("missing a value on flag: {name}"), arg.clone()))
                     }
                     None => "true".to_owned(),
                     Some(v) => match v.to_ascii_lowercase().as_str() {
@@ -67,15 +67,13 @@ impl<'a> Flags<'a> {
                         _ => {
                             return Err((
                                 format!("expecting boolean value for flag {name}, not: {v}"),
-                                name.to_owned(),
+                                arg.clone(),
                             ))
                         }
                     },
                 },
                 Kind::String | Kind::Strings => match value {
-                    None => {
-                        return Err((format!("missing a value on flag: {name}"), name.to_owned()))
-                    }
+                    None => return Err((format!("missing a value on flag: {name}"), arg.clone())),
                     Some(v) => v.to_owned(),
                 },
             };

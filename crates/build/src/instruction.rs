@@ -262,8 +262,7 @@ fn flags<'a>(node: &'a Node, declared: &[(&'static str, Kind)]) -> Result<Flags<
     for (n, k) in declared {
         f = f.declare(n, *k);
     }
-    f.parse()
-        .map_err(|(m, name)| Fail(m, Some(format!("--{name}"))))?;
+    f.parse().map_err(|(m, arg)| Fail(m, Some(arg)))?;
     Ok(f)
 }
 

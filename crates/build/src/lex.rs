@@ -630,3 +630,7 @@ pub fn expands_variables(instruction: &str) -> bool {
         .iter()
         .any(|i| i.eq_ignore_ascii_case(instruction))
 }
+
+#[cfg(test)]
+#[path = "lex_tests.rs"]
+mod tests;

@@ -123,6 +123,15 @@ pub fn parse_trigger(file: &str, expression: &str, span: Span) -> Result<Instruc
 /// "did you mean" hint.
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let w = word.to_ascii_lowercase();
+    // A truncated name (`--plat`) is a typo too.
+    if w.len() >= 3 {
+        if let Some(c) = candidates
+            .iter()
+            .find(|c| c.to_ascii_lowercase().starts_with(&w) && c.len() > w.len())
+        {
+            return Some(c);
+        }
+    }
     let (best, dist) = candidates
         .iter()
         .map(|c| (*c, levenshtein(&w, &c.to_ascii_lowercase())))

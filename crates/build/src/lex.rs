@@ -77,7 +77,14 @@ pub enum ExpandErrorReason {
     UnterminatedDoubleQuote,
     #[error("unexpected end of statement while looking for matching {0}")]
     Unterminated(char),
+    /// More than [`MAX_NESTING`] `${...}` inside one another: refused rather than recursing
+    /// without bound (BuildKit has no limit; no real Dockerfile comes near it).
+    #[error("syntax error: substitutions nested too deeply")]
+    TooDeep,
 }
+
+/// How many `${...}` may nest inside one another.
+pub const MAX_NESTING: usize = 64;
 
 /// A configured lexer, as BuildKit's `shell.Lex`.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +139,7 @@ impl Lexer {
             pos: 0,
             env,
             raw_escapes: self.raw_escapes,
+            depth: 0,
         };
         let raw = sw.raw_escapes;
         sw.process_stop_on(None, raw).map_err(|reason| ExpandError {
@@ -154,6 +162,7 @@ struct ShellWord<'a> {
     pos: usize,
     env: &'a dyn Environment,
     raw_escapes: bool,
+    depth: usize,
 }
 
 /// Words being assembled: whitespace splits unless it was quoted or escaped.
@@ -336,6 +345,16 @@ impl ShellWord<'_> {
     }
 
     fn process_dollar(&mut self) -> Result<String, Reason> {
+        if self.depth >= MAX_NESTING {
+            return Err(Reason::TooDeep);
+        }
+        self.depth += 1;
+        let r = self.process_dollar_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn process_dollar_inner(&mut self) -> Result<String, Reason> {
         self.pos += 1; // the '$'
         if self.peek() != Some('{') {
             let name = self.process_name();

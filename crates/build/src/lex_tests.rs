@@ -298,3 +298,12 @@ fn which_instructions_expand() {
         assert!(!expands_variables(i), "{i}");
     }
 }
+
+#[test]
+fn deep_nesting_is_refused_not_overflowing() {
+    let e = env(&[]);
+    let deep = format!("{}x{}", "${A:-".repeat(10_000), "}".repeat(10_000));
+    assert_eq!(word(&deep, &e), Err(R::TooDeep));
+    let fine = format!("{}x{}", "${A:-".repeat(32), "}".repeat(32));
+    assert_eq!(word(&fine, &e).as_deref(), Ok("x"));
+}

@@ -277,6 +277,15 @@ fn can_contain_heredoc(node: &Node) -> bool {
 
 /// The keyword, flags and arguments of one logical line (`newNodeFromLine`).
 pub(crate) fn node_from_line(line: &str, escape: char, span: Span) -> Result<Node, String> {
+    node_from_line_nested(line, escape, span, false)
+}
+
+fn node_from_line_nested(
+    line: &str,
+    escape: char,
+    span: Span,
+    nested: bool,
+) -> Result<Node, String> {
     let (keyword, flags, rest) = split_command(line);
     let mut json = false;
     let list = |v: Vec<String>| Ok::<_, String>(Args::List(v));
@@ -338,11 +347,13 @@ pub(crate) fn node_from_line(line: &str, escape: char, span: Span) -> Result<Nod
                 list(vec![rest.clone()])
             }
         }
+        // Only one level is parsed: `ONBUILD ONBUILD` is refused when typed, and a chain of
+        // them must not recurse without bound.
         "onbuild" => {
-            if rest.is_empty() {
+            if rest.is_empty() || nested {
                 list(Vec::new())
             } else {
-                let sub = node_from_line(&rest, escape, span)?;
+                let sub = node_from_line_nested(&rest, escape, span, true)?;
                 Ok(Args::Sub(Box::new(sub)))
             }
         }

@@ -315,3 +315,12 @@ fn onbuild_trigger_parses_when_it_fires() {
     };
     assert_eq!(c.paths.inline[0].data, "hi\n");
 }
+
+#[test]
+fn long_onbuild_chains_do_not_recurse() {
+    let src = format!("FROM a\n{}RUN x\n", "ONBUILD ".repeat(50_000));
+    assert_eq!(
+        err(&src),
+        "Dockerfile:2:1: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
+    );
+}

@@ -112,6 +112,11 @@ impl Lexer {
         }
     }
 
+    /// The escape token.
+    pub fn escape(&self) -> char {
+        self.escape
+    }
+
     /// The word with its variables expanded and its quotes and escapes removed
     /// (BuildKit's `ProcessWord`): what ENV, ARG, LABEL, COPY... see of their arguments.
     pub fn expand_word(&self, word: &str, env: &dyn Environment) -> Result<String, ExpandError> {

@@ -271,3 +271,24 @@ fn env_and_label_errors() {
         "Dockerfile:2:1: Syntax error - can't find = in \"c\". Must be of the form: name=value"
     );
 }
+
+#[test]
+fn tabs_as_separators_and_in_continuations() {
+    // As in BuildKit's testfiles/docker: tabs separate keyword and arguments, the legacy
+    // `ENV k v` form splits at the first whitespace run, continuation lines keep their tabs.
+    let src = "FROM\tdebian:12\n\
+               LABEL\tmaintainer\tJane Roe <jr@example.org> (@jr)\n\
+               ENV\tPLATFORMS\t\\\n\
+               \tlinux/amd64 linux/arm64 \\\n\
+               \tdarwin/arm64\n\
+               RUN\t/bin/echo -e 'a\\nb' > /x\n";
+    assert_eq!(
+        trees(src),
+        vec![
+            r#"(from "debian:12")"#,
+            r#"(label "maintainer" "Jane Roe <jr@example.org> (@jr)")"#,
+            r#"(env "PLATFORMS" "linux/amd64 linux/arm64 \tdarwin/arm64")"#,
+            r#"(run "/bin/echo -e 'a\\nb' > /x")"#,
+        ]
+    );
+}

@@ -20,26 +20,12 @@ pub struct NewLayer<'a> {
     pub comment: Option<&'a str>,
 }
 
-/// Stores `layers`, a config built from `config`, and an OCI manifest; names it `name` (if
-/// given). Returns the manifest descriptor. Nothing is unpacked (see [`unpack_image`]).
+/// Stores `layers`, a config built from `config`, and an OCI manifest, and names it `name`
+/// (if given); returns the manifest descriptor. All or nothing: the layers are unpacked (so the
+/// tars are checked entry by entry) before the name is set. On failure no name moves and what
+/// this call stored is collected (unless a pull or import is under way: the next collection
+/// then takes it). `docker import` and [`crate::archive::import_rootfs`] go through here.
 pub fn create_image(
-    store: &ImageStore,
-    name: Option<&str>,
-    layers: &[NewLayer<'_>],
-    config: ContainerConfig,
-    platform: Option<Platform>,
-) -> Result<Descriptor> {
-    let _writing = store.writing_lock()?;
-    let desc = write_image(store, layers, config, platform)?;
-    store.set(&record_name(name, &desc)?, desc.clone())?;
-    Ok(desc)
-}
-
-/// Like [`create_image`], but all or nothing: the layers are unpacked (so the tars are
-/// checked entry by entry) before the name is set. On failure no name moves and what this
-/// call stored is collected (unless a pull or import is under way: the next collection then
-/// takes it). `docker import` goes through here.
-pub fn import_image(
     store: &ImageStore,
     name: Option<&str>,
     layers: &[NewLayer<'_>],

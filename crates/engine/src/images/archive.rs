@@ -7,7 +7,7 @@ use super::pull::parse_reference;
 use crate::error::{Error, Result};
 use crate::Engine;
 use berth_image::config::ContainerConfig;
-use berth_image::create::{import_image, NewLayer};
+use berth_image::create::{create_image, NewLayer};
 use berth_image::manifest::Platform;
 use berth_image::unpack::Compression;
 use berth_image::Reference;
@@ -167,7 +167,7 @@ impl Engine {
                 // Docker's comment for `import -` (URL sources are refused above).
                 let comment = "Imported from -";
                 // Unpacked before it is named: a tar that cannot be unpacked moves no name.
-                let desc = import_image(
+                let desc = create_image(
                     &e.images,
                     name.as_deref(),
                     &[NewLayer {

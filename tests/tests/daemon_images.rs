@@ -426,6 +426,17 @@ fn big_archive(dir: &Path, mb: usize, name: &str) -> std::path::PathBuf {
     out
 }
 
+/// `docker pull NAME` started in the background with no output, to be interrupted.
+fn spawn_quiet_pull(d: &BerthDaemon, name: &str) -> std::process::Child {
+    d.docker()
+        .args(["pull", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker pull")
+}
+
 /// Bytes in the daemon's content ingests (downloads under way).
 fn ingest_bytes(d: &BerthDaemon) -> u64 {
     fn walk(p: &Path) -> u64 {
@@ -457,14 +468,7 @@ fn sigkill_during_pull_leaves_no_half_image() {
     let mut d = BerthDaemon::start(&["--insecure-registry", &reg.addr]);
     let name = format!("{}/big:latest", reg.addr);
 
-    let mut pull = d
-        .docker()
-        .args(["pull", &name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker pull");
+    let mut pull = spawn_quiet_pull(&d, &name);
     // Kill the daemon as soon as the layer download is under way.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while ingest_bytes(&d) == 0 && std::time::Instant::now() < deadline {
@@ -746,14 +750,7 @@ fn sigkill_mid_load_and_mid_pull_leaves_nothing() {
 
     // Pull: the registry sends half the layer and stalls; kill once the daemon has bytes.
     let name = format!("{}/stall/img:1", reg.addr);
-    let mut pull = d
-        .docker()
-        .args(["pull", &name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker pull");
+    let mut pull = spawn_quiet_pull(&d, &name);
     while ingest_bytes(&d) == 0 {
         assert!(
             std::time::Instant::now() < deadline + std::time::Duration::from_secs(60),
